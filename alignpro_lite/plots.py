@@ -1,0 +1,168 @@
+"""Pure plotting functions (matplotlib, no widget state): the dashboards, the CLI and the
+notebooks draw through these, and tests call them without a browser.
+
+Units: rewards are in the reward's own units (the teaching instance uses ``r ∈ [0, 1]``),
+KL is in nats, λ is in reward units per nat.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from alignpro_lite.plotting import COLORS
+
+LAM_LABEL = "λ (KL weight, reward units per nat; log scale)"
+
+
+def short(text: str, width: int = 38) -> str:
+    """One-line label for a prompt or rewrite."""
+    return textwrap.shorten(" ".join(str(text).split()), width=width, placeholder="…")
+
+
+def candidate_labels(candidates: list[str], width: int = 22) -> list[str]:
+    """``c0 (original)``, ``c1: Give calm…`` labels for a candidate axis."""
+    out = []
+    for j, c in enumerate(candidates):
+        out.append("c0 (original)" if j == 0 else f"c{j}: {short(c, width)}")
+    return out
+
+
+def plot_prompter_bars(ax, rho_sft_x, rho_x, labels, R_x=None, title=""):
+    """Bars of ``rho_sft(.|x)`` (grey) and ``rho*(.|x)`` (blue) for one prompt.
+
+    Returns the blue bar container so a dashboard can update its heights.
+    """
+    n_c = len(rho_sft_x)
+    pos = np.arange(n_c)
+    ax.bar(pos - 0.2, rho_sft_x, width=0.4, color=COLORS["rho_sft"], label="rho_sft (reference)")
+    bars = ax.bar(pos + 0.2, rho_x, width=0.4, color=COLORS["rho_star"], label="rho* (optimal)")
+    ticks = list(labels)
+    if R_x is not None:
+        ticks = [f"{lab}\nR={v:.2f}" for lab, v in zip(labels, R_x)]
+    ax.set_xticks(pos, ticks, rotation=25, ha="right", fontsize=7.5)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("probability of rewrite x'")
+    ax.set_title(title or "Prompter over candidate rewrites", fontsize=10)
+    ax.legend(loc="upper right", fontsize=8)
+    return bars
+
+
+def plot_sweep_curves(axes, lam, curves: dict, lam_now: float | None = None, r_ref=None):
+    """Curves against λ on three axes: reward/objective, variance split, KL.
+
+    Args:
+        axes: three matplotlib axes.
+        lam: ``(L,)`` grid.
+        curves: arrays ``(L,)`` named ``reward``, ``objective``, ``noise``, ``choice``,
+            ``variance`` (``between`` optional), ``kl``.
+        lam_now: draws a marker line at the current λ.
+        r_ref: optional dict of horizontal reference lines for the reward panel.
+
+    Returns:
+        the list of marker lines (``axvline``), for a dashboard to move.
+    """
+    ax_r, ax_v, ax_kl = axes
+    ax_r.plot(lam, curves["reward"], color=COLORS["reward"], lw=2, label="mean reward E[R]")
+    ax_r.plot(
+        lam,
+        curves["objective"],
+        color=COLORS["objective"],
+        lw=2,
+        ls="--",
+        label="objective E[R] − λ·KL (= λ log Z)",
+    )
+    for name, (value, style) in (r_ref or {}).items():
+        ax_r.axhline(value, color="0.4", lw=1, ls=style, label=name)
+    ax_r.set_ylabel("reward (reward units)")
+    ax_r.set_title("Reward and objective", fontsize=10)
+
+    ax_v.plot(lam, curves["variance"], color="k", lw=2, label="total variance")
+    ax_v.plot(
+        lam, curves["noise"], color=COLORS["noise"], lw=1.5, label="response noise E[Var_y r]"
+    )
+    ax_v.plot(
+        lam, curves["choice"], color=COLORS["choice"], lw=1.5, label="prompt choice Var_x'[R]"
+    )
+    if "between" in curves:
+        ax_v.plot(lam, curves["between"], color="0.5", lw=1, ls=":", label="between prompts")
+    ax_v.set_ylabel("variance (reward units²)")
+    ax_v.set_title("Reward variance, split", fontsize=10)
+
+    ax_kl.plot(lam, curves["kl"], color=COLORS["kl"], lw=2, label="KL(rho* ‖ rho_sft)")
+    ax_kl.set_ylabel("KL (nats)")
+    ax_kl.set_title("Distance from the reference prompter", fontsize=10)
+
+    markers = []
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel(LAM_LABEL, fontsize=8)
+        ax.legend(fontsize=7, loc="best")
+        if lam_now is not None:
+            markers.append(ax.axvline(lam_now, color="k", lw=1, alpha=0.6))
+    return markers
+
+
+def sweep_figure(sweep: dict, title: str = "", per_prompt: int | None = None):
+    """A static three-panel figure of a λ sweep (``sweep_metrics`` output); CLI and README.
+
+    ``per_prompt=None`` plots the ``P``-averaged curves, an index plots that prompt's.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    if per_prompt is None:
+        curves = {k: sweep["mean_" + k] for k in ("reward", "objective", "noise", "choice", "kl")}
+        curves["variance"] = sweep["mean_variance"]
+        curves["between"] = sweep["mean_between"]
+    else:
+        curves = {
+            k: sweep[k][:, per_prompt] for k in ("reward", "objective", "noise", "choice", "kl")
+        }
+        curves["variance"] = sweep["variance"][:, per_prompt]
+    plot_sweep_curves(axes, sweep["lam"], curves)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def plot_bound(ax, lam, terms, lam_now: float | None = None):
+    """The sub-optimality bound against λ: the gap, the TV term, the KL term and the bound.
+
+    ``terms`` is a :class:`alignpro_lite.discrete.BoundTerms` over a λ grid.
+    """
+    ax.plot(lam, terms.gap, color="k", lw=2, label="gap J(π*) − J(π_ρ*)")
+    ax.plot(lam, terms.bound, color=COLORS["kl"], lw=2, ls="--", label="bound = TV term − KL term")
+    ax.plot(
+        lam, terms.tv_term, color=COLORS["choice"], lw=1.2, label="(r_max−r_min)·E TV(π*, π_ρsft)"
+    )
+    ax.plot(lam, terms.kl_term, color=COLORS["noise"], lw=1.2, label="λ·E KL(ρ* ‖ ρ_sft)")
+    ax.fill_between(lam, terms.gap, terms.bound, color=COLORS["kl"], alpha=0.08, label="slack")
+    ax.set_xscale("log")
+    ax.set_xlabel(LAM_LABEL, fontsize=8)
+    ax.set_ylabel("reward units")
+    ax.set_title("Sub-optimality of Align-Pro vs the RLHF optimum", fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+    return ax.axvline(lam_now, color="k", lw=1, alpha=0.6) if lam_now is not None else None
+
+
+def plot_policies(ax, responses, pi_ref_x, pi_rho_x, pi_star_x, r_x=None, title=""):
+    """Bars of three response distributions for one prompt: the frozen model on the
+    original prompt, the Align-Pro policy ``pi_rho*`` and the RLHF optimum ``pi*``.
+
+    Returns the (Align-Pro, RLHF) bar containers for updates.
+    """
+    n_y = len(pi_ref_x)
+    pos = np.arange(n_y)
+    ax.bar(pos - 0.27, pi_ref_x, 0.27, color=COLORS["NoFT"], label="π_F (original prompt)")
+    b_rho = ax.bar(pos, pi_rho_x, 0.27, color=COLORS["Align-Pro"], label="π_ρ* (Align-Pro)")
+    b_star = ax.bar(pos + 0.27, pi_star_x, 0.27, color=COLORS["RLHF"], label="π* (RLHF optimum)")
+    labels = [short(y, 24) for y in responses]
+    if r_x is not None:
+        labels = [f"{lab}\nr={v:.2f}" for lab, v in zip(labels, r_x)]
+    ax.set_xticks(pos, labels, rotation=25, ha="right", fontsize=7.5)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("probability of response y")
+    ax.set_title(title or "Response distributions", fontsize=10)
+    ax.legend(fontsize=7, loc="upper right")
+    return b_rho, b_star

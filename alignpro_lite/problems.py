@@ -1,0 +1,335 @@
+"""Discrete problem instances: seeded random generators and loaders from ``data/``.
+
+A :class:`DiscreteProblem` holds everything the closed form needs for a finite prompt set:
+``P``, ``rho_sft``, and either the full tabular frozen model (``pi_F``, ``r``) or, for tables
+estimated from a real LLM, the prompt values ``R`` and response noise ``V`` directly.
+
+File format (JSON, see ``data/README.md``)::
+
+    {"name": str, "description": str, "reward_range": [r_min, r_max],
+     "prompts": [
+        {"text": str, "weight": float (optional, default 1),
+         "responses": [{"text": str, "reward": float}, ...],          # full form only
+         "candidates": [
+            {"text": str, "rho_sft": float,
+             "pi_F": [float, ...]                                      # full form: one per response
+             # or, estimated form:  "R": float, "V": float, "se": float (optional)
+            }, ...]}]}
+
+Candidate 0 of every prompt must be the original prompt (same text), so ``pi_ref = pi_F[:, 0]``.
+Prompts may have different numbers of candidates/responses: the arrays are padded with
+zero-probability entries (``rho_sft = 0`` candidates stay at probability 0 in ``rho*``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from alignpro_lite import discrete
+from alignpro_lite.config import data_dir
+from alignpro_lite.validate import PROB_ATOL, check_distribution, check_finite, check_shape
+
+
+@dataclass
+class DiscreteProblem:
+    """A finite Align-Pro instance. Arrays follow DESIGN.md §1 shapes.
+
+    Give either ``pi_F`` and ``r`` (full tabular form) or ``R`` and ``V`` (estimated form).
+    """
+
+    rho_sft: np.ndarray  # (n_x, n_c)
+    P: np.ndarray  # (n_x,)
+    pi_F: np.ndarray | None = None  # (n_x, n_c, n_y)
+    r: np.ndarray | None = None  # (n_x, n_y)
+    R_table: np.ndarray | None = None  # (n_x, n_c), estimated form
+    V_table: np.ndarray | None = None  # (n_x, n_c), estimated form
+    se: np.ndarray | None = None  # (n_x, n_c) standard errors of R, estimated form
+    r_range: tuple[float, float] | None = None
+    prompts: list[str] = field(default_factory=list)
+    candidates: list[list[str]] = field(default_factory=list)
+    responses: list[list[str]] = field(default_factory=list)
+    name: str = "problem"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        self.rho_sft = check_distribution(self.rho_sft, "rho_sft", ndim=2)
+        n_x, n_c = self.rho_sft.shape
+        self.P = check_distribution(self.P, "P", ndim=1)
+        check_shape(self.P, (n_x,), "P", "(n_x,)")
+        if self.pi_F is not None:
+            self.pi_F = check_distribution(self.pi_F, "pi_F", ndim=3)
+            check_shape(self.pi_F, (n_x, n_c) + self.pi_F.shape[2:], "pi_F", "(n_x, n_c, n_y)")
+            if self.r is None:
+                raise ValueError("pi_F was given without r: the full form needs both.")
+            self.r = check_finite(self.r, "r", ndim=2)
+            check_shape(self.r, (n_x, self.pi_F.shape[2]), "r", "(n_x, n_y)")
+            if self.r_range is None:
+                self.r_range = (float(self.r.min()), float(self.r.max()))
+        elif self.R_table is not None:
+            self.R_table = check_finite(self.R_table, "R", ndim=2)
+            check_shape(self.R_table, (n_x, n_c), "R", "(n_x, n_c) like rho_sft")
+            V = np.zeros_like(self.R_table) if self.V_table is None else self.V_table
+            self.V_table = check_finite(V, "V", ndim=2)
+            check_shape(self.V_table, (n_x, n_c), "V", "(n_x, n_c) like rho_sft")
+            if (self.V_table < 0).any():
+                raise ValueError("V (response variance) must be >= 0.")
+        else:
+            raise ValueError("A DiscreteProblem needs pi_F and r, or a table R (and V).")
+
+    # shapes --------------------------------------------------------------------------
+    @property
+    def n_x(self) -> int:
+        return self.rho_sft.shape[0]
+
+    @property
+    def n_c(self) -> int:
+        return self.rho_sft.shape[1]
+
+    @property
+    def tabular(self) -> bool:
+        """True when the frozen model is fully tabular (``pi_F``, ``r`` known)."""
+        return self.pi_F is not None
+
+    # derived tables -------------------------------------------------------------------
+    @property
+    def R(self) -> np.ndarray:
+        """Prompt values ``R(x, x')``, ``(n_x, n_c)``."""
+        if self.tabular:
+            return discrete.prompt_values(self.pi_F, self.r)
+        return self.R_table
+
+    @property
+    def V(self) -> np.ndarray:
+        """Response noise ``Var_{y~pi_F(.|x')} r(x, y)``, ``(n_x, n_c)``."""
+        if self.tabular:
+            return discrete.response_variance(self.pi_F, self.r)
+        return self.V_table
+
+    @property
+    def pi_ref(self) -> np.ndarray:
+        """The frozen model on the unmodified prompt (candidate 0), ``(n_x, n_y)``."""
+        if not self.tabular:
+            raise ValueError(f"problem {self.name!r} is an estimated table: it has no pi_F.")
+        return self.pi_F[:, 0, :]
+
+    def optimal_prompter(self, lam) -> np.ndarray:
+        """``rho*`` for this problem (see :func:`alignpro_lite.discrete.optimal_prompter`)."""
+        return discrete.optimal_prompter(self.rho_sft, self.R, lam)
+
+    def summary(self) -> str:
+        kind = "tabular pi_F" if self.tabular else "estimated R table"
+        return f"{self.name}: {self.n_x} prompts x {self.n_c} candidates ({kind})"
+
+
+# --------------------------------------------------------------------------- generators
+def random_problem(
+    n_x: int = 8,
+    n_c: int = 6,
+    n_y: int = 5,
+    seed: int = 0,
+    concentration: float = 1.0,
+    reward_scale: float = 1.0,
+    zero_candidates: float = 0.0,
+) -> DiscreteProblem:
+    """A seeded random instance: Dirichlet ``rho_sft``, ``pi_F`` and ``P``, uniform rewards.
+
+    Args:
+        n_x, n_c, n_y: numbers of prompts, candidate rewrites and responses.
+        seed: the whole instance is a function of the seed.
+        concentration: Dirichlet concentration (small = peaked distributions).
+        reward_scale: rewards are uniform on ``[0, reward_scale]``.
+        zero_candidates: probability that a non-original candidate gets ``rho_sft = 0``.
+    """
+    for name, v in (("n_x", n_x), ("n_c", n_c), ("n_y", n_y)):
+        if int(v) != v or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}.")
+    if concentration <= 0 or reward_scale <= 0:
+        raise ValueError("concentration and reward_scale must be > 0.")
+    rng = np.random.default_rng(seed)
+    rho_sft = rng.dirichlet(np.full(n_c, concentration), size=n_x)
+    if zero_candidates > 0 and n_c > 1:
+        drop = rng.random((n_x, n_c)) < zero_candidates
+        drop[:, 0] = False  # the original prompt is always possible
+        rho_sft = np.where(drop, 0.0, rho_sft)
+        rho_sft[rho_sft.sum(1) == 0, 0] = 1.0
+        rho_sft /= rho_sft.sum(1, keepdims=True)
+    pi_F = rng.dirichlet(np.full(n_y, concentration), size=(n_x, n_c))
+    r = rng.uniform(0.0, reward_scale, size=(n_x, n_y))
+    P = rng.dirichlet(np.full(n_x, 5.0))
+    return DiscreteProblem(
+        rho_sft=rho_sft,
+        P=P,
+        pi_F=pi_F,
+        r=r,
+        r_range=(0.0, float(reward_scale)),
+        prompts=[f"prompt {i}" for i in range(n_x)],
+        candidates=[["original"] + [f"rewrite {j}" for j in range(1, n_c)] for _ in range(n_x)],
+        responses=[[f"response {k}" for k in range(n_y)] for _ in range(n_x)],
+        name=f"random(n_x={n_x}, n_c={n_c}, n_y={n_y}, seed={seed})",
+    )
+
+
+# --------------------------------------------------------------------------- loaders
+def teaching_problem() -> DiscreteProblem:
+    """The hand-written teaching instance ``data/teaching.json`` (4 prompts x 5 rewrites)."""
+    return load_problem(data_dir() / "teaching.json")
+
+
+def load_problem(path: str | Path) -> DiscreteProblem:
+    """Load and validate a problem file (format in this module's docstring).
+
+    Raises ``ValueError`` naming the file, the prompt and the field on any problem.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(
+            f"problem file {str(path)!r} does not exist. Give a path to a JSON problem file, "
+            "or use 'teaching' / 'random'."
+        )
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err}).") from None
+    try:
+        return problem_from_dict(spec)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def problem_from_dict(spec: dict) -> DiscreteProblem:
+    """Build a :class:`DiscreteProblem` from the parsed JSON format."""
+    if (
+        not isinstance(spec, dict)
+        or not isinstance(spec.get("prompts"), list)
+        or not spec["prompts"]
+    ):
+        raise ValueError("expected an object with a non-empty list under 'prompts'.")
+    prompts = spec["prompts"]
+    full = all("responses" in p for p in prompts)
+    if not full and any("responses" in p for p in prompts):
+        raise ValueError("either every prompt has 'responses' (full form) or none does (table).")
+    n_x = len(prompts)
+    n_c = max(len(_field(p, "candidates", i, list)) for i, p in enumerate(prompts))
+    n_y = max(len(_field(p, "responses", i, list)) for i, p in enumerate(prompts)) if full else 0
+
+    rho_sft = np.zeros((n_x, n_c))
+    P = np.zeros(n_x)
+    pi_F = np.zeros((n_x, n_c, n_y)) if full else None
+    r = np.zeros((n_x, n_y)) if full else None
+    R, V, se = (np.zeros((n_x, n_c)) for _ in range(3))
+    texts, cands, resps = [], [], []
+    for i, p in enumerate(prompts):
+        text = _field(p, "text", i, str)
+        P[i] = float(p.get("weight", 1.0))
+        cs = _field(p, "candidates", i, list)
+        if not cs:
+            raise ValueError(f"prompt {i} ({text[:40]!r}) has no candidates.")
+        if _field(cs[0], "text", i, str).strip() != text.strip():
+            raise ValueError(
+                f"prompt {i}: candidate 0 must be the original prompt (same text), "
+                f"got {cs[0].get('text')!r}."
+            )
+        if full:
+            rs = _field(p, "responses", i, list)
+            rewards = [float(_field(y, "reward", i, (int, float))) for y in rs]
+            r[i, : len(rs)] = rewards
+            r[i, len(rs) :] = min(rewards)  # padding: never sampled, inside the range
+            resps.append([_field(y, "text", i, str) for y in rs])
+        for j, c in enumerate(cs):
+            rho_sft[i, j] = float(_field(c, "rho_sft", i, (int, float)))
+            if full:
+                probs = _field(c, "pi_F", i, list)
+                if len(probs) != len(rs):
+                    raise ValueError(
+                        f"prompt {i} candidate {j}: pi_F has {len(probs)} entries but the "
+                        f"prompt has {len(rs)} responses."
+                    )
+                pi_F[i, j, : len(probs)] = probs
+            else:
+                R[i, j] = float(_field(c, "R", i, (int, float)))
+                V[i, j] = float(c.get("V", 0.0))
+                se[i, j] = float(c.get("se", 0.0))
+        for j in range(len(cs), n_c):  # padded candidates: impossible, value irrelevant
+            if full:
+                pi_F[i, j, 0] = 1.0
+            else:
+                R[i, j] = R[i, : len(cs)].min()
+        cands.append([c["text"] for c in cs])
+        texts.append(text)
+        if abs(rho_sft[i].sum() - 1.0) > PROB_ATOL * 1e3:
+            raise ValueError(
+                f"prompt {i} ({text[:40]!r}): rho_sft over its candidates sums to "
+                f"{rho_sft[i].sum():.4f}, not 1."
+            )
+        rho_sft[i] /= rho_sft[i].sum()
+    if (P < 0).any() or P.sum() <= 0:
+        raise ValueError("prompt weights must be >= 0 and not all 0.")
+    rr = spec.get("reward_range")
+    r_range = (float(rr[0]), float(rr[1])) if rr is not None else None
+    return DiscreteProblem(
+        rho_sft=rho_sft,
+        P=P / P.sum(),
+        pi_F=pi_F,
+        r=r,
+        R_table=None if full else R,
+        V_table=None if full else V,
+        se=None if full else se,
+        r_range=r_range,
+        prompts=texts,
+        candidates=cands,
+        responses=resps,
+        name=str(spec.get("name", "problem")),
+        description=str(spec.get("description", "")),
+    )
+
+
+def _field(obj, key: str, i: int, kind):
+    if not isinstance(obj, dict) or key not in obj:
+        raise ValueError(f"prompt {i}: missing field {key!r}.")
+    value = obj[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        want = kind.__name__ if isinstance(kind, type) else "number"
+        raise ValueError(f"prompt {i}: field {key!r} must be a {want}, got {value!r}.")
+    return value
+
+
+def save_problem(problem: DiscreteProblem, path: str | Path) -> Path:
+    """Write ``problem`` in the JSON format that :func:`load_problem` reads (atomically)."""
+    prompts = []
+    for i in range(problem.n_x):
+        n_c = len(problem.candidates[i]) if problem.candidates else problem.n_c
+        cands = []
+        for j in range(n_c):
+            c = {"text": problem.candidates[i][j] if problem.candidates else f"candidate {j}"}
+            c["rho_sft"] = float(problem.rho_sft[i, j])
+            if problem.tabular:
+                n_y = len(problem.responses[i]) if problem.responses else problem.pi_F.shape[2]
+                c["pi_F"] = [float(v) for v in problem.pi_F[i, j, :n_y]]
+            else:
+                c["R"] = float(problem.R[i, j])
+                c["V"] = float(problem.V[i, j])
+                if problem.se is not None:
+                    c["se"] = float(problem.se[i, j])
+            cands.append(c)
+        entry = {"text": problem.prompts[i] if problem.prompts else cands[0]["text"]}
+        entry["weight"] = float(problem.P[i])
+        if problem.tabular:
+            n_y = len(problem.responses[i]) if problem.responses else problem.pi_F.shape[2]
+            names = problem.responses[i] if problem.responses else [f"y{k}" for k in range(n_y)]
+            entry["responses"] = [
+                {"text": names[k], "reward": float(problem.r[i, k])} for k in range(n_y)
+            ]
+        entry["candidates"] = cands
+        prompts.append(entry)
+    spec = {"name": problem.name, "description": problem.description, "prompts": prompts}
+    if problem.r_range is not None:
+        spec["reward_range"] = list(problem.r_range)
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(spec, indent=1), encoding="utf-8")
+    tmp.replace(path)
+    return path
