@@ -1,4 +1,4 @@
-# alignpro-lite: two commands on a fresh machine (Python >= 3.10, 3.11 recommended).
+# alignpro-lite: two commands on a fresh machine (Python >= 3.11).
 #   make lab    set up .venv (idempotent) and open JupyterLab on the notebooks
 #   make test   set up .venv (idempotent) and run the whole test suite (CI runs this)
 # Override the interpreter or the torch requirement if you need to, e.g.

@@ -14,6 +14,7 @@ Modules that need torch/transformers (``lm``, ``rewards``, ``estimate``, ``train
 imported on first use, so the discrete notebooks start instantly.
 """
 
+from alignpro_lite import exercises, plots, widgets  # noqa: E402
 from alignpro_lite.config import cache_dir, data_dir, fast_mode, get_device, setup
 from alignpro_lite.discrete import (
     BoundTerms,
@@ -41,6 +42,9 @@ from alignpro_lite.sweep import lam_grid, sweep_metrics
 __version__ = "0.1.0"
 
 __all__ = [
+    "exercises",
+    "plots",
+    "widgets",
     "BoundTerms",
     "DiscreteProblem",
     "VarianceSplit",

@@ -87,7 +87,7 @@ def cmd_sweep(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from alignpro_lite.plots import sweep_figure
+    from alignpro_lite.plots import plot_rho_vs_lam, sweep_figure
     from alignpro_lite.plotting import set_style
     from alignpro_lite.sweep import lam_grid, sweep_metrics
 
@@ -135,7 +135,7 @@ def cmd_sweep(args) -> int:
         summary.to_csv(tmp / "sweep_summary.csv", index=False)
         fig = sweep_figure(res, title=f"{problem.name}: λ sweep, P-weighted over {n_x} prompts")
         fig.savefig(tmp / "sweep.png")
-        fig2 = _rho_figure(problem, res)
+        fig2 = plot_rho_vs_lam(problem, res)
         fig2.savefig(tmp / "rho_vs_lam.png")
         return ["sweep.csv", "sweep_summary.csv", "sweep.png", "rho_vs_lam.png"]
 
@@ -144,35 +144,6 @@ def cmd_sweep(args) -> int:
     for p in paths:
         print(f"wrote {p}")
     return 0
-
-
-def _rho_figure(problem, res, max_prompts: int = 6):
-    """Stacked ``rho*(x'|x)`` against λ for the first prompts."""
-    import matplotlib.pyplot as plt
-
-    from alignpro_lite.plots import LAM_LABEL, short
-
-    k = min(problem.n_x, max_prompts)
-    cols = min(k, 3)
-    rows = (k + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.3 * rows), squeeze=False)
-    for i in range(rows * cols):
-        ax = axes.flat[i]
-        if i >= k:
-            ax.set_axis_off()
-            continue
-        labels = [f"c{j}" + (" (original)" if j == 0 else "") for j in range(problem.n_c)]
-        ax.stackplot(res["lam"], res["rho"][:, i, :].T, labels=labels, alpha=0.85)
-        ax.set_xscale("log")
-        ax.set_ylim(0, 1)
-        ax.set_xlabel(LAM_LABEL, fontsize=7)
-        ax.set_ylabel("rho*(x'|x)")
-        title = problem.prompts[i] if problem.prompts else f"prompt {i}"
-        ax.set_title(f"x{i}: {short(title, 45)}", fontsize=9)
-        if i == 0:
-            ax.legend(fontsize=6, loc="center left")
-    fig.suptitle("Which rewrite wins as λ moves (small λ: the best; large λ: rho_sft)")
-    return fig
 
 
 # --------------------------------------------------------------------------- main

@@ -218,7 +218,7 @@ def kl_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     _check_broadcast(p, q)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * (np.log(p) - _safe_log(q)), 0.0)
-    return terms.sum(axis=-1)
+    return np.maximum(terms.sum(axis=-1), 0.0)  # KL >= 0; clip float round-off only
 
 
 def total_variation(p: np.ndarray, q: np.ndarray) -> np.ndarray:

@@ -166,3 +166,28 @@ def plot_policies(ax, responses, pi_ref_x, pi_rho_x, pi_star_x, r_x=None, title=
     ax.set_title(title or "Response distributions", fontsize=10)
     ax.legend(fontsize=7, loc="upper right")
     return b_rho, b_star
+
+
+def plot_rho_vs_lam(problem, sweep: dict, max_prompts: int = 6):
+    """Stacked ``rho*(x'|x)`` against λ for the first prompts: which rewrite wins where."""
+    k = min(problem.n_x, max_prompts)
+    cols = min(k, 3)
+    rows = (k + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.3 * rows), squeeze=False)
+    for i in range(rows * cols):
+        ax = axes.flat[i]
+        if i >= k:
+            ax.set_axis_off()
+            continue
+        labels = [f"c{j}" + (" (original)" if j == 0 else "") for j in range(problem.n_c)]
+        ax.stackplot(sweep["lam"], sweep["rho"][:, i, :].T, labels=labels, alpha=0.85)
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel(LAM_LABEL, fontsize=7)
+        ax.set_ylabel("rho*(x'|x)")
+        title = problem.prompts[i] if problem.prompts else f"prompt {i}"
+        ax.set_title(f"x{i}: {short(title, 45)}", fontsize=9)
+        if i == 0:
+            ax.legend(fontsize=6, loc="center left")
+    fig.suptitle("Which rewrite wins as λ moves (small λ: the best; large λ: rho_sft)")
+    return fig

@@ -120,6 +120,29 @@ class DiscreteProblem:
         """``rho*`` for this problem (see :func:`alignpro_lite.discrete.optimal_prompter`)."""
         return discrete.optimal_prompter(self.rho_sft, self.R, lam)
 
+    def to_frame(self, lam: float | None = None):
+        """One row per (prompt, candidate): texts, ``rho_sft``, ``R``, ``V`` (and ``rho*`` at ``lam``)."""
+        import pandas as pd
+
+        rows = []
+        rho = self.optimal_prompter(lam) if lam is not None else None
+        for i in range(self.n_x):
+            cands = self.candidates[i] if self.candidates else [None] * self.n_c
+            for j, text in enumerate(cands):
+                row = {
+                    "x": i,
+                    "prompt": self.prompts[i] if self.prompts else i,
+                    "c": j,
+                    "rewrite x'": text,
+                    "rho_sft": self.rho_sft[i, j],
+                    "R": self.R[i, j],
+                    "V": self.V[i, j],
+                }
+                if rho is not None:
+                    row[f"rho* (λ={lam:g})"] = rho[i, j]
+                rows.append(row)
+        return pd.DataFrame(rows).set_index(["x", "c"])
+
     def summary(self) -> str:
         kind = "tabular pi_F" if self.tabular else "estimated R table"
         return f"{self.name}: {self.n_x} prompts x {self.n_c} candidates ({kind})"

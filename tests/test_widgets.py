@@ -1,0 +1,63 @@
+"""The dashboards, driven programmatically (no browser): the slider moves the numbers."""
+
+import numpy as np
+import pytest
+
+import alignpro_lite as apl
+from alignpro_lite import widgets
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return apl.teaching_problem()
+
+
+def test_lam_slider_changes_the_shown_numbers(problem):
+    d = widgets.lam_dashboard(problem, lam=1.0)
+    before, png_before = d.readout.value, d.image.value
+    d.slider.value = 0.01  # what a student's drag does
+    assert d.lam == pytest.approx(0.01)
+    assert d.readout.value != before and d.image.value != png_before
+    rho = problem.optimal_prompter(0.01)[0]
+    assert d.values["reward"] == pytest.approx(rho @ problem.R[0])
+    assert f"{d.values['reward']:.4f}" in d.readout.value
+    assert d.image.value[:4] == b"\x89PNG"
+
+
+def test_prompt_selector_and_all_prompts_view(problem):
+    d = widgets.lam_dashboard(problem, lam=0.1)
+    d.selector.value = widgets.ALL
+    mean = apl.mean_reward(problem.optimal_prompter(0.1), problem.R, problem.P)
+    assert d.values["reward"] == pytest.approx(mean)
+    d.selector.value = 2
+    assert d.values["reward"] == pytest.approx(problem.optimal_prompter(0.1)[2] @ problem.R[2])
+
+
+def test_redraw_is_fast(problem):
+    d = widgets.lam_dashboard(problem)
+    times = []
+    for lam in np.geomspace(1e-3, 1e2, 12):
+        d.set_lam(lam)
+        times.append(d.redraw_ms)
+    print(f"median redraw {np.median(times):.1f} ms")
+    assert np.median(times) < 250  # target < 100 ms on an idle laptop; CI machines are busy
+
+
+def test_bound_dashboard(problem):
+    b = widgets.bound_dashboard(problem, lam=0.1, beta=0.1)
+    v0 = dict(b.values)
+    b.slider.value = 1.0
+    assert b.values != v0
+    assert b.values["gap"] <= b.values["bound"] + 1e-12
+    g = dict(b.values)
+    b.beta_slider.value = 1.0
+    assert b.values["gap"] != g["gap"]
+    b.selector.value = 3
+    assert b.image.value[:4] == b"\x89PNG"
+
+
+def test_bound_dashboard_needs_tabular(problem):
+    table = apl.DiscreteProblem(rho_sft=problem.rho_sft, P=problem.P, R_table=problem.R)
+    with pytest.raises(ValueError, match="tabular"):
+        widgets.bound_dashboard(table)
+    widgets.lam_dashboard(table)  # the λ dashboard works on estimated tables too
