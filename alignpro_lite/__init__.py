@@ -37,11 +37,39 @@ from alignpro_lite.discrete import (
     total_variation,
 )
 from alignpro_lite.problems import DiscreteProblem, load_problem, random_problem, teaching_problem
+from alignpro_lite.rewards import get_reward, weighted_sum
 from alignpro_lite.sweep import lam_grid, sweep_metrics
+from alignpro_lite.tasks import TASKS, load_task
+
+_LAZY_MODULES = {
+    "lm",
+    "estimate",
+    "train",
+    "policies",
+    "semantics",
+    "reward_model",
+    "generative",
+    "evaluate",
+    "experiment",
+}
+
+
+def __getattr__(name: str):
+    """Torch-backed submodules (``apl.lm``, ``apl.train``, ...) load on first use."""
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(f"alignpro_lite.{name}")
+    raise AttributeError(f"module 'alignpro_lite' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "TASKS",
+    "get_reward",
+    "load_task",
+    "weighted_sum",
     "exercises",
     "plots",
     "widgets",

@@ -1,0 +1,193 @@
+"""The shipped task files load and follow their schema; broken files fail with the line named."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from alignpro_lite import tasks
+from alignpro_lite.config import repo_root
+
+ALL = [(t, s) for t in tasks.TASKS for s in tasks.SPLITS]
+MIN_PROMPTS = {"train": 60, "test": 30}
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return {(t, s): tasks.load_task(t, s) for t, s in ALL}
+
+
+# --------------------------------------------------------------------------- shipped data
+@pytest.mark.parametrize("task,split", ALL)
+def test_shipped_file_loads_with_enough_prompts(shipped, task, split):
+    prompts = shipped[task, split]
+    assert len(prompts) >= MIN_PROMPTS[split]
+    for p in prompts:
+        assert p.task == task and p.split == split
+        assert len(p.candidates) >= 6
+        assert p.candidates[0].text == p.prompt and p.candidates[0].kind == "original"
+        kinds = p.candidate_kinds
+        assert "instruction" in kinds and "bad" in kinds
+        assert all(len(c.text.split()) <= 45 for c in p.candidates), p.id
+        assert (p.label is not None) == (task == "harmlessness")
+        assert (p.reference is not None) == (task == "helpfulness")
+
+
+def test_ids_unique_and_no_prompt_in_both_splits(shipped):
+    ids = [p.id for ps in shipped.values() for p in ps]
+    assert len(ids) == len(set(ids))
+    for task in tasks.TASKS:
+        train = {p.prompt for p in shipped[task, "train"]}
+        test = {p.prompt for p in shipped[task, "test"]}
+        assert not train & test, f"{task}: prompts in both splits: {train & test}"
+
+
+@pytest.mark.parametrize("split", tasks.SPLITS)
+def test_harmlessness_is_about_40_percent_harmful(shipped, split):
+    labels = [p.label for p in shipped["harmlessness", split]]
+    frac = labels.count("harmful") / len(labels)
+    assert 0.3 <= frac <= 0.5
+    # interleaved, so a fast-mode prefix is mixed too
+    first = labels[:10]
+    assert 3 <= first.count("harmful") <= 5
+
+
+def test_references_are_short(shipped):
+    for split in tasks.SPLITS:
+        for p in shipped["helpfulness", split]:
+            assert 2 <= len(p.reference.split()) <= 35, p.id
+
+
+def test_lookups_cover_both_splits(shipped):
+    labels = tasks.label_lookup()
+    refs = tasks.reference_lookup()
+    assert len(labels) == sum(len(shipped["harmlessness", s]) for s in tasks.SPLITS)
+    assert len(refs) == sum(len(shipped["helpfulness", s]) for s in tasks.SPLITS)
+    p = shipped["harmlessness", "test"][0]
+    assert labels[p.prompt] == p.label
+
+
+def test_candidate_lists_shapes(shipped):
+    prompts = shipped["kindness", "test"]
+    xs, cands = tasks.candidate_lists(prompts)
+    assert len(xs) == len(cands) == len(prompts)
+    assert all(c[0] == x for x, c in zip(xs, cands))
+    assert tasks.candidate_kinds(prompts)[0][0] == "original"
+
+
+def test_generator_script_matches_shipped_files(tmp_path):
+    """The JSONL files are what scripts/make_task_data.py writes (edit the script, rerun it)."""
+    path = repo_root() / "scripts" / "make_task_data.py"
+    spec = importlib.util.spec_from_file_location("make_task_data", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(tmp_path)
+    for task, split in ALL:
+        name = f"{task}_{split}.jsonl"
+        shipped_text = (tasks.task_dir() / name).read_text(encoding="utf-8")
+        assert (tmp_path / name).read_text(encoding="utf-8") == shipped_text, name
+
+
+# --------------------------------------------------------------------------- broken files
+def _record(i: int = 1, **over) -> dict:
+    prompt = over.pop("prompt", f"How do I say no kindly, case {i}?")
+    rec = {
+        "id": f"kind-train-{i:03d}",
+        "task": "kindness",
+        "split": "train",
+        "prompt": prompt,
+        "label": None,
+        "reference": None,
+        "candidates": [
+            {"text": prompt, "kind": "original"},
+            {"text": f"Answer kindly: {prompt}", "kind": "instruction"},
+            {"text": "Write a poem about spring.", "kind": "bad"},
+        ],
+    }
+    rec.update(over)
+    return rec
+
+
+def _write(tmp_path: Path, lines: list, name: str = "kindness_train.jsonl") -> Path:
+    path = tmp_path / name
+    text = [ln if isinstance(ln, str) else json.dumps(ln) for ln in lines]
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    return path
+
+
+def test_valid_temp_file_loads(tmp_path):
+    path = _write(tmp_path, [_record(1), "", _record(2)])
+    prompts = tasks.load_task_file(path)
+    assert [p.id for p in prompts] == ["kind-train-001", "kind-train-002"]
+
+
+@pytest.mark.parametrize(
+    "bad_line, message",
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ({k: v for k, v in _record(2).items() if k != "prompt"}, "missing field"),
+        (_record(2, extra=1), "unknown field"),
+        (_record(2, task="poetry"), "unknown task"),
+        (_record(2, split="dev"), "unknown split"),
+        (_record(2, label="maybe"), "label must be one of"),
+        (_record(2, candidates=[{"text": "How do I say no kindly, case 2?", "kind": "original"}]),
+         "at least 2"),
+        (_record(2, candidates=[{"text": "Something else", "kind": "original"},
+                                {"text": "How do I say no kindly, case 2?", "kind": "instruction"}]),
+         "candidate 0 must be the original"),
+        (_record(2, candidates=[{"text": "How do I say no kindly, case 2?", "kind": "original"},
+                                {"text": "x", "kind": "weird"}]),
+         "kind must be one of"),
+        (_record(2, candidates=[{"text": "How do I say no kindly, case 2?", "kind": "original"},
+                                {"text": "Be kind.", "kind": "instruction"},
+                                {"text": "Be kind.", "kind": "bad"}]),
+         "duplicate candidate text"),
+        (_record(2, task="harmlessness"), "needs label"),
+        (_record(2, task="helpfulness"), "needs a reference"),
+        (_record(1), "duplicate id"),
+        (_record(3, prompt="How do I say no kindly, case 1?"), "duplicate prompt text"),
+    ],
+)  # fmt: skip
+def test_broken_line_names_file_and_line(tmp_path, bad_line, message):
+    path = _write(tmp_path, [_record(1), bad_line])
+    with pytest.raises(ValueError, match=message) as err:
+        tasks.load_task_file(path)
+    assert "line 2" in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_duplicate_id_names_first_line(tmp_path):
+    path = _write(tmp_path, [_record(1), _record(2), _record(1, prompt="Another prompt?")])
+    with pytest.raises(ValueError, match=r"line 3: duplicate id .*line 1"):
+        tasks.load_task_file(path)
+
+
+def test_missing_file_says_what_is_expected(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALIGNPRO_DATA", str(tmp_path))
+    with pytest.raises(ValueError, match=r"kindness_test\.jsonl.*does not exist") as err:
+        tasks.load_task("kindness", "test")
+    assert str(tmp_path / "tasks") in str(err.value)
+
+
+def test_empty_file_is_an_error(tmp_path):
+    path = _write(tmp_path, ["", "  "])
+    with pytest.raises(ValueError, match="no prompts"):
+        tasks.load_task_file(path)
+
+
+def test_load_task_checks_file_matches_fields(tmp_path, monkeypatch):
+    (tmp_path / "tasks").mkdir()
+    _write(tmp_path / "tasks", [_record(1, split="test")], name="kindness_train.jsonl")
+    monkeypatch.setenv("ALIGNPRO_DATA", str(tmp_path))
+    with pytest.raises(ValueError, match="split='test'"):
+        tasks.load_task("kindness", "train")
+
+
+@pytest.mark.parametrize("task,split", [("poetry", "train"), ("kindness", "dev")])
+def test_unknown_task_or_split(task, split):
+    with pytest.raises(ValueError, match="unknown"):
+        tasks.load_task(task, split)
