@@ -133,6 +133,19 @@ EXERCISES = {
 }
 
 
+def _say(text: str) -> None:
+    """Markdown in a notebook (wraps, renders *emphasis*), plain text elsewhere."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(Markdown(text))
+    else:
+        print(text)
+
+
 def task(key: str) -> str:
     """The text of exercise ``key``."""
     return EXERCISES[key].task
@@ -150,7 +163,7 @@ def check(key: str, answer) -> None:
 
 def is_correct(key: str, answer, verbose: bool = False) -> bool:
     """True when ``answer`` matches the reference solution of exercise ``key``."""
-    say = print if verbose else (lambda *a, **k: None)
+    say = _say if verbose else (lambda *a, **k: None)
     if key not in EXERCISES:
         raise ValueError(f"unknown exercise {key!r}; choose from {sorted(EXERCISES)}.")
     ex = EXERCISES[key]

@@ -43,6 +43,17 @@ def plot_prompter_bars(ax, rho_sft_x, rho_x, labels, R_x=None, title=""):
     if R_x is not None:
         ticks = [f"{lab}\nR={v:.2f}" for lab, v in zip(labels, R_x)]
     ax.set_xticks(pos, ticks, rotation=25, ha="right", fontsize=7.5)
+    for j in np.flatnonzero(np.asarray(rho_sft_x) == 0):
+        ax.text(
+            j,
+            0.04,
+            "ρ_sft = 0:\nnever chosen",
+            ha="center",
+            va="bottom",
+            fontsize=7.5,
+            color="0.35",
+            style="italic",
+        )
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("probability of rewrite x'")
     ax.set_title(title or "Prompter over candidate rewrites", fontsize=10)
@@ -96,10 +107,10 @@ def plot_sweep_curves(axes, lam, curves: dict, lam_now: float | None = None, r_r
     ax_kl.set_title("Distance from the reference prompter", fontsize=10)
 
     markers = []
-    for ax in axes:
+    for ax, loc in zip(axes, ("lower left", "upper left", "upper right")):
         ax.set_xscale("log")
         ax.set_xlabel(LAM_LABEL, fontsize=8)
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7.5, loc=loc)
         if lam_now is not None:
             markers.append(ax.axvline(lam_now, color="k", lw=1, alpha=0.6))
     return markers
@@ -142,7 +153,7 @@ def plot_bound(ax, lam, terms, lam_now: float | None = None):
     ax.set_xlabel(LAM_LABEL, fontsize=8)
     ax.set_ylabel("reward units")
     ax.set_title("Sub-optimality of Align-Pro vs the RLHF optimum", fontsize=10)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax.axvline(lam_now, color="k", lw=1, alpha=0.6) if lam_now is not None else None
 
 

@@ -31,7 +31,7 @@ def _new_figure(figsize):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=figsize, dpi=80, layout="constrained")
+    fig = Figure(figsize=figsize, dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -90,8 +90,8 @@ class _Dashboard:
             self.image.value = self.png
             self.readout.value = (
                 f"<div style='font-family:monospace;font-size:13px;line-height:1.5'>{html}"
-                f" <span style='color:#888'>| redraw <span class='apl-redraw-ms'>"
-                f"{self.redraw_ms:.1f}</span> ms</span></div>"
+                f" <span style='color:#888;white-space:nowrap'>| redraw <span class='apl-redraw-ms'>"
+                f"{self.redraw_ms:.1f}</span>&nbsp;ms</span></div>"
             )
 
     def save(self, path) -> None:
@@ -177,7 +177,7 @@ class LamDashboard(_Dashboard):
         return out
 
     def _draw_static(self) -> None:
-        fig = self.fig = _new_figure((13, 7.2))
+        fig = self.fig = _new_figure((10.4, 6.6))
         gs = fig.add_gridspec(2, 3, height_ratios=[1.15, 1])
         self.ax_bar = fig.add_subplot(gs[0, :])
         axes = [fig.add_subplot(gs[1, k]) for k in range(3)]
@@ -256,7 +256,7 @@ class LamDashboard(_Dashboard):
         if "between" in vals:
             split += f" + between {vals['between']:.4f}"
         html = (
-            f"λ = <b>{self.lam:.4g}</b> &nbsp;|&nbsp; E[R] = <b>{vals['reward']:.4f}</b>"
+            f"λ = <b>{self.lam:.3g}</b> &nbsp;|&nbsp; E[R] = <b>{vals['reward']:.4f}</b>"
             f" &nbsp;|&nbsp; Var = <b>{vals['variance']:.4f}</b> ({split})"
             f" &nbsp;|&nbsp; KL = <b>{vals['kl']:.4f}</b> nats"
             f" &nbsp;|&nbsp; objective = <b>{vals['objective']:.4f}</b>"
@@ -328,6 +328,7 @@ class BoundDashboard(_Dashboard):
                 step=0.02,
                 description="β",
                 readout_format=".3g",
+                continuous_update=False,  # a β change redraws every curve: update on release
                 layout=W.Layout(width="380px"),
             )
             self.beta_slider.add_class("apl-beta")
@@ -346,13 +347,14 @@ class BoundDashboard(_Dashboard):
             self._build_widgets([self.slider, self.beta_slider, self.selector], 1040)
         self._draw()
 
-    def _draw(self) -> None:
+    def _draw(self, t0: float | None = None) -> None:
         """Redraw the static part (depends on β and the prompt), then the λ-dependent part."""
+        t0 = time.perf_counter() if t0 is None else t0
         p = self.problem
         terms = discrete.suboptimality_bound(
             p.rho_sft, p.pi_F, p.r, self.grid, self.beta, p.P, r_range=p.r_range
         )
-        fig = self.fig = _new_figure((13, 4.6))
+        fig = self.fig = _new_figure((10.4, 4.2))
         ax_b, ax_p = fig.subplots(1, 2, width_ratios=[1.1, 1])
         self.marker = plots.plot_bound(ax_b, self.grid, terms, self.lam)
         self.dot_gap = ax_b.plot([], [], "o", color="k")[0]
@@ -367,13 +369,13 @@ class BoundDashboard(_Dashboard):
             p.pi_ref[i, :n_y],
             self.pi_star[i, :n_y],
             p.r[i, :n_y],
-            title=f"x{i}: {plots.short(p.prompts[i] if p.prompts else i, 60)}",
+            title=f"x{i}: {plots.short(p.prompts[i] if p.prompts else i, 45)}",
         )
         self._freeze([self.marker, self.dot_gap, self.dot_bound, *self.bars_rho])
-        self._update()
+        self._update(t0)
 
-    def _update(self) -> None:
-        t0 = time.perf_counter()
+    def _update(self, t0: float | None = None) -> None:
+        t0 = time.perf_counter() if t0 is None else t0
         p, i = self.problem, self.prompt
         now = discrete.suboptimality_bound(
             p.rho_sft, p.pi_F, p.r, self.lam, self.beta, p.P, r_range=p.r_range
@@ -393,14 +395,15 @@ class BoundDashboard(_Dashboard):
             "slack": float(now.slack),
         }
         html = (
-            f"λ = <b>{self.lam:.4g}</b>, β = <b>{self.beta:.4g}</b> &nbsp;|&nbsp; gap J(π*)−J(π_ρ*)"
-            f" = <b>{now.gap:.4f}</b> ≤ bound <b>{now.bound:.4f}</b> = TV term"
-            f" {now.tv_term:.4f} (target {now.tv_target:.4f} + prompter {now.tv_prompter:.4f})"
-            f" − KL term {now.kl_term:.4f} &nbsp;|&nbsp; slack {now.slack:.4f}"
+            f"λ = <b>{self.lam:.3g}</b>, β = <b>{self.beta:.3g}</b> &nbsp;|&nbsp; gap J(π*)−J(π_ρ*)"
+            f" = <b>{now.gap:.4f}</b> ≤ bound <b>{now.bound:.4f}</b> &nbsp;|&nbsp; slack {now.slack:.4f}"
+            f"<br>bound = TV term {now.tv_term:.4f} (target {now.tv_target:.4f} + prompter"
+            f" {now.tv_prompter:.4f}) − KL term {now.kl_term:.4f}"
         )
         self._publish(t0, html)
 
     def _set(self, lam=None, beta=None, prompt=None) -> None:
+        t0 = time.perf_counter()  # a full redraw is timed from the input, not after it
         if lam is not None:
             self.lam = float(lam)
         if beta is None and prompt is None:
@@ -410,7 +413,7 @@ class BoundDashboard(_Dashboard):
             self.beta = float(beta)
         if prompt is not None:
             self.prompt = int(prompt)
-        self._draw()
+        self._draw(t0)
 
     def set_lam(self, lam: float) -> None:
         if hasattr(self, "slider"):
