@@ -62,6 +62,7 @@ screenshot: setup browser
 
 bench: setup
 	$(BIN)/python benchmarks/bench_discrete.py
+	$(BIN)/python benchmarks/bench_sampling.py --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -146,6 +146,91 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- estimate
+def cmd_estimate(args) -> int:
+    from alignpro_lite.tasks import SPLITS, TASKS
+
+    tasks = list(TASKS) if args.task == "all" else [args.task]
+    splits = list(SPLITS) if args.split == "all" else [args.split]
+    for t in tasks:
+        if t not in TASKS:
+            raise CLIError(f"--task {t!r}: choose from {', '.join(TASKS)} or 'all'.")
+    for s in splits:
+        if s not in SPLITS:
+            raise CLIError(f"--split {s!r}: choose from {', '.join(SPLITS)} or 'all'.")
+    if args.samples < 2:
+        raise CLIError("--samples must be >= 2 (the response variance needs two answers).")
+    if args.max_new_tokens < 1 or not 0 < args.top_p <= 1 or args.temperature <= 0:
+        raise CLIError(
+            "--max-new-tokens >= 1, 0 < --top-p <= 1 and --temperature > 0 are required."
+        )
+
+    from alignpro_lite import lm, tables
+
+    try:
+        model, tok = lm.load_causal_lm(args.model)
+    except (OSError, ValueError) as err:
+        raise CLIError(
+            f"--model {args.model!r}: cannot load it ({str(err).splitlines()[0]})."
+        ) from None
+    for task in tasks:
+        for split in splits:
+            table = tables.estimate_task_table(
+                task,
+                split,
+                model,
+                tok,
+                n=args.samples,
+                seed=args.seed,
+                max_prompts=args.max_prompts,
+                batch_size=args.batch_size,
+                max_new_tokens=args.max_new_tokens,
+                temperature=args.temperature,
+                top_p=args.top_p,
+            )
+
+            def write(tmp: Path, table=table) -> list[str]:
+                return [path.name for path in tables.save_task_table(table, tmp)]
+
+            atomic_output(Path(args.out), write)
+            p = table.problem
+            best = p.R.argmax(1)
+            print(
+                f"{task}/{split}: {p.n_x} prompts x {p.n_c} candidates, mean R(original) "
+                f"{p.R[:, 0].mean():.3f}, mean max R {p.R.max(1).mean():.3f}, "
+                f"best rewrite is 'bad' for {sum(table.kinds[i][b] == 'bad' for i, b in enumerate(best))}"
+                f" prompts -> {args.out}"
+            )
+    return 0
+
+
+def register_estimate(sub) -> None:
+    es = sub.add_parser(
+        "estimate",
+        help="Monte-Carlo prompt-value tables R(x,x') from a real LLM for the task data",
+        description="Sample --samples answers of the frozen LLM to every candidate rewrite of a "
+        "task split, score them against the original prompt with the task's reward, and write "
+        "an estimated problem table (R, V, se per rewrite, plus semantic preservation) and the "
+        "answers. Cached on disk: a rerun is instant, an interrupted run resumes.",
+    )
+    es.add_argument("--task", default="all", help="kindness, harmlessness, helpfulness or all")
+    es.add_argument("--split", default="all", help="train, test or all")
+    es.add_argument(
+        "--model",
+        default="smollm2-135m-instruct",
+        help="frozen LLM: the embedded default or any HF causal-LM id / local folder",
+    )
+    es.add_argument("--samples", type=int, default=4, help="answers per rewrite, >= 2 (4)")
+    es.add_argument("--max-new-tokens", type=int, default=32, help="answer length in tokens (32)")
+    es.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (0.7)")
+    es.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling (0.9)")
+    es.add_argument("--batch-size", type=int, default=64, help="sequences per generate call (64)")
+    es.add_argument("--max-prompts", type=int, default=None, help="only the first N prompts")
+    es.add_argument("--seed", type=int, default=0, help="sampling seed (0)")
+    es.add_argument("--out", required=True, help="output folder, e.g. data/tables")
+    es.set_defaults(func=cmd_estimate)
+
+
 # --------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
@@ -186,7 +271,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_EXTRA_COMMANDS: list[Callable] = []
+_EXTRA_COMMANDS: list[Callable] = [register_estimate]
+
+
+def _register_experiment(sub) -> None:  # `train` and `report` (imported lazily: no cycle)
+    from alignpro_lite.cli_experiment import register
+
+    register(sub)
+
+
+_EXTRA_COMMANDS.append(_register_experiment)
 
 
 def main(argv: list[str] | None = None) -> int:

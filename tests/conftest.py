@@ -1,0 +1,18 @@
+"""Shared fixtures: the embedded SmolLM2 is loaded once for the whole test session."""
+
+import pytest
+
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+@pytest.fixture(scope="session")
+def smol():
+    """The embedded SmolLM2, loaded once per session (builds the cache the first time, ~35 s)."""
+    from alignpro_lite.lm import load_causal_lm
+
+    mp = pytest.MonkeyPatch()
+    for k, v in OFFLINE.items():
+        mp.setenv(k, v)
+    model, tok = load_causal_lm(device="cpu")
+    yield model, tok
+    mp.undo()
