@@ -50,6 +50,8 @@ _LAZY_MODULES = {
     "reward_model",
     "generative",
     "evaluate",
+    "overopt",
+    "tables",
     "experiment",
 }
 

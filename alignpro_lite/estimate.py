@@ -435,3 +435,37 @@ def make_lm_sampler(model, tok, **gen_kwargs) -> Sampler:
     sampler.cache_id = f"lm:{fingerprint}:{_digest(answer_kwargs)[:16]}"
     sampler.gen_kwargs = answer_kwargs
     return sampler
+
+
+# ----------------------------------------------------------------------------- stability
+def rho_stability(
+    rho_sft: np.ndarray,
+    R: np.ndarray,
+    V: np.ndarray,
+    lam: float,
+    ns: Sequence[int] = (2, 4, 8, 16, 32, 64),
+    n_boot: int = 200,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """How many samples per rewrite before ``rho*`` is stable (a parametric bootstrap).
+
+    Treat the table ``(R, V)`` as the truth, draw ``R_hat ~ N(R, V/n)`` as an ``n``-sample
+    estimate would be (CLT), and measure ``TV(rho*(R_hat), rho*(R))`` averaged over prompts.
+
+    Returns ``{"n": (len(ns),), "tv_mean": ..., "tv_p90": ...}`` (TV in ``[0, 1]``).
+    """
+    from alignpro_lite.discrete import optimal_prompter, total_variation
+
+    rng = np.random.default_rng(seed)
+    rho_true = optimal_prompter(rho_sft, R, lam)
+    means, p90 = [], []
+    for n in ns:
+        if int(n) < 1:
+            raise ValueError(f"every n in ns must be >= 1, got {n}.")
+        noise = rng.standard_normal((n_boot,) + R.shape) * np.sqrt(np.maximum(V, 0) / n)
+        tv = np.array(
+            [total_variation(optimal_prompter(rho_sft, R + e, lam), rho_true).mean() for e in noise]
+        )
+        means.append(tv.mean())
+        p90.append(np.quantile(tv, 0.9))
+    return {"n": np.asarray(ns), "tv_mean": np.asarray(means), "tv_p90": np.asarray(p90)}

@@ -76,6 +76,26 @@ def _sol_02_3():
     return total_variation(pi_star, induced_policy(p.rho_sft, p.pi_F)) @ p.P
 
 
+def _sol_03_1():
+    from alignpro_lite.tables import load_task_table
+
+    tab = load_task_table("kindness", "test")
+    pid = tab.samples[0]["prompt_id"]
+    s = next(e for e in tab.samples if e["prompt_id"] == pid and e["c"] == 1)
+    r = np.asarray(s["rewards"], dtype=float)
+    return np.array([r.mean(), r.std(ddof=1) / np.sqrt(r.size)])
+
+
+def _sol_03_2():
+    from alignpro_lite.tables import load_task_table
+
+    tab = load_task_table("kindness", "test")
+    p = tab.problem
+    rho = p.optimal_prompter(0.02)
+    bad = np.array([[k == "bad" for k in kinds] for kinds in tab.kinds])
+    return float(((rho * bad).sum(1) > 0.5) @ p.P)
+
+
 EXERCISES = {
     e.key: e
     for e in [
@@ -105,6 +125,23 @@ EXERCISES = {
             rtol=1e-6,
         ),
         Exercise(
+            "03.1",
+            "From the shipped answers (apl.tables.load_task_table('kindness', 'test').samples), "
+            "recompute R-hat and its standard error for prompt 0, candidate 1. Answer: "
+            "np.array([R_hat, se]).",
+            "Find the sample with the first prompt_id and c == 1; R_hat = mean of its rewards, "
+            "se = sample standard deviation (ddof=1) / sqrt(n).",
+            _sol_03_1,
+        ),
+        Exercise(
+            "03.2",
+            "On kindness/test at λ = 0.02, what fraction of prompts (P-weighted) does rho* send "
+            "mostly (probability > 0.5) to the 'bad' rewrite? Answer: one number in [0, 1].",
+            "tab.kinds[i][j] == 'bad' marks the bad rewrite; sum rho* over it per prompt, compare "
+            "with 0.5, weight by P.",
+            _sol_03_2,
+        ),
+        Exercise(
             "02.1",
             "Compute the data-set reward variance of the *reference* prompter rho_sft on the "
             "teaching instance (x ~ P, x' ~ rho_sft, y ~ pi_F), i.e. noise + choice + between. "
@@ -132,6 +169,10 @@ EXERCISES = {
     ]
 }
 
+
+from alignpro_lite.exercises_04 import EXERCISES_04  # noqa: E402
+
+EXERCISES.update({e.key: e for e in EXERCISES_04})
 
 def _say(text: str) -> None:
     """Markdown in a notebook (wraps, renders *emphasis*), plain text elsewhere."""
