@@ -167,7 +167,9 @@ def test_dashboards_render(notebook):
             layout = d.layout()
             REPORT[_notebook(number).name].setdefault("layout", []).append(layout)
             assert d.lam.is_visible(), f"dashboard {d.index}: λ slider not visible"
-            assert d.lam.locator("label").first.inner_text().strip() == "λ"
+            d.lam.scroll_into_view_if_needed()  # JupyterLab skips painting off-screen cells
+            label = d.lam.locator("label").first
+            assert (label.text_content() or "").strip() == "λ"
             assert d.readout_text(), f"dashboard {d.index}: .apl-readout is empty"
             assert d.has(".apl-figure"), f"dashboard {d.index}: no .apl-figure image"
             assert min(layout["figure_drawn"]) > 50, f"dashboard {d.index}: no figure: {layout}"
