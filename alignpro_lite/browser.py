@@ -618,8 +618,19 @@ class NotebookSession:
         """Run → Run All Cells from the menu bar; wait until every cell ran. Returns seconds."""
         t0 = time.monotonic()
         before = self.page.evaluate(f"() => {PROMPTS_JS}")
-        self.page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        self.page.locator(RUN_ALL_ITEM).first.click()
+        # A late "Select Kernel" dialog (slow machines) swallows clicks: dismiss it and retry.
+        for attempt in range(8):
+            self.dismiss_dialogs()
+            try:
+                self.page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click(
+                    timeout=7_500
+                )
+                self.page.locator(RUN_ALL_ITEM).first.click(timeout=7_500)
+                break
+            except Exception:  # playwright's TimeoutError; close a half-open menu and retry
+                if attempt == 7:
+                    raise
+                self.page.keyboard.press("Escape")
         # the prompts turn to [*] (queued) or [n] (done) once Run All took effect
         self.page.wait_for_function(
             f"before => JSON.stringify({PROMPTS_JS}) !== JSON.stringify(before)",
