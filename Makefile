@@ -52,7 +52,7 @@ format: setup
 
 test: setup browser
 	$(BIN)/ruff check .
-	ALIGNPRO_FAST=1 $(BIN)/python -m pytest -q --timeout=900 tests
+	ALIGNPRO_FAST=1 $(BIN)/python -m pytest -q --timeout=900 --durations=15 tests
 
 test-fast: setup
 	ALIGNPRO_FAST=1 $(BIN)/python -m pytest -q -m "not browser and not notebook and not slow" tests

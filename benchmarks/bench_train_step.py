@@ -1,0 +1,135 @@
+"""Seconds per training step of Align-Pro (LoRA prompter) and RLHF (LoRA responder) on this
+machine's device (cuda when present), plus a resume-equals-uninterrupted check on that device.
+
+    python benchmarks/bench_train_step.py                       # the embedded SmolLM2
+    python benchmarks/bench_train_step.py --random-init CONFIG_DIR
+        # same architecture, random weights (a folder with config.json + tokenizer files):
+        # identical FLOPs, so identical timings; used where the weights cannot be copied
+
+Prints one line per method: device, steps, seconds/step (after one warm-up step), peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def random_init_model(config_dir: Path, out: Path) -> Path:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(config_dir))
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(config_dir).save_pretrained(out)
+    return out
+
+
+def toy_reward():
+    """Reward = share of words in the answer that are 'kind' (cheap, any device, learnable)."""
+    from alignpro_lite.rewards import as_reward
+
+    kind = {"thank", "thanks", "please", "kind", "happy", "glad", "great", "good", "love", "help"}
+
+    def fn(prompts, responses):
+        out = []
+        for y in responses:
+            words = [w.strip(".,!?").lower() for w in y.split()]
+            out.append(sum(w in kind for w in words) / max(len(words), 1))
+        return np.asarray(out, dtype=float)
+
+    return as_reward(fn, "toy-kind-words", 0.0, 1.0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--random-init", type=Path, default=None)
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--k", type=int, default=4)
+    ap.add_argument("--tokens", type=int, default=32)
+    args = ap.parse_args()
+
+    from alignpro_lite import experiment as E
+    from alignpro_lite.config import get_device
+    from alignpro_lite.lm import load_causal_lm
+    from alignpro_lite.tasks import load_task
+
+    work = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    name = "smollm2-135m-instruct"
+    if args.random_init is not None:
+        name = str(random_init_model(args.random_init, work / "model"))
+    device = get_device()
+    prompts = [p.prompt for p in load_task("kindness", "train")]
+    reward = toy_reward()
+    results = {"device": device, "torch": torch.__version__}
+    if device == "cuda":
+        results["gpu"] = torch.cuda.get_device_name(0)
+    for method in ("align-pro", "rlhf"):
+        model, tok = load_causal_lm(name)
+        cfg = E.RunConfig(
+            method=method,
+            task="kindness",
+            lam=0.05,
+            steps=args.steps + 1,
+            batch_size=args.batch_size,
+            k=args.k,
+            sft_steps=0,
+            mu=0.0,
+            rewrite_tokens=args.tokens,
+            answer_tokens=args.tokens,
+            model=name,
+            checkpoint_every=args.steps + 1,
+        )
+        policy, env, model = E.build_run(cfg, work / method, model, tok)
+        env.reward = reward  # both environments score with .reward(prompts, responses)
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        from alignpro_lite.train import train
+
+        t0 = time.perf_counter()
+        res = train(
+            policy,
+            env,
+            prompts,
+            lam=cfg.lam,
+            steps=cfg.steps,
+            lr=cfg.lr,
+            k=cfg.k,
+            batch_size=cfg.batch_size,
+            seed=0,
+            progress=False,
+        )
+        total = time.perf_counter() - t0
+        sec = res.metrics["seconds"].to_numpy()
+        line = {
+            "method": method,
+            "steps": int(len(sec)),
+            "s_per_step_after_warmup": float(np.mean(sec[1:])) if len(sec) > 1 else float(sec[0]),
+            "first_step_s": float(sec[0]),
+            "total_s": total,
+            "reward_first": float(res.metrics["reward_mean"].iloc[0]),
+            "reward_last": float(res.metrics["reward_mean"].iloc[-1]),
+            "param_device": str(next(p for p in policy.parameters() if p.requires_grad).device),
+            "peak_mem_gb": (torch.cuda.max_memory_allocated() / 2**30)
+            if device == "cuda"
+            else None,
+            "seqs_per_step": args.batch_size * args.k,
+            "tokens": args.tokens,
+        }
+        results[method] = line
+        print(json.dumps(line), flush=True)
+        del model, policy, env
+    print(json.dumps(results))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
