@@ -100,3 +100,38 @@ def test_console_script_help():
     )
     for opt in ("--problem", "--lams", "--out", "LO:HI:N"):
         assert opt in res.stdout
+
+
+def test_sweep_accepts_a_shipped_estimated_table(tmp_path):
+    assert (
+        main(
+            [
+                "sweep",
+                "--problem",
+                "kindness_test",
+                "--lams",
+                "0.01,1",
+                "--out",
+                str(tmp_path / "k"),
+            ]
+        )
+        == 0
+    )
+    df = pd.read_csv(tmp_path / "k" / "sweep.csv")
+    assert len(df) == 2 * 30 and df.mean_reward.notna().all()
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["estimate", "--task", "poetry", "--out", "X"], "--task"),
+        (["estimate", "--split", "dev", "--out", "X"], "--split"),
+        (["estimate", "--samples", "1", "--out", "X"], "--samples"),
+        (["estimate", "--temperature", "0", "--out", "X"], "--temperature"),
+    ],
+)
+def test_estimate_bad_arguments(tmp_path, capsys, args, match):
+    args = [a.replace("X", str(tmp_path / "o")) for a in args]
+    assert main(args) == 2
+    assert match in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
