@@ -171,8 +171,10 @@ EXERCISES = {
 
 
 from alignpro_lite.exercises_04 import EXERCISES_04  # noqa: E402
+from alignpro_lite.exercises_06 import EXERCISES_0506  # noqa: E402
 
 EXERCISES.update({e.key: e for e in EXERCISES_04})
+EXERCISES.update({e.key: e for e in EXERCISES_0506})
 
 def _say(text: str) -> None:
     """Markdown in a notebook (wraps, renders *emphasis*), plain text elsewhere."""

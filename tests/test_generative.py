@@ -1,0 +1,214 @@
+"""LoRA prompter / responder policies on a shared causal LM (generative.py).
+
+Loop mechanics run on a tiny randomly initialised Llama with a word-level tokenizer
+(:func:`alignpro_lite.generative.tiny_causal_lm`, ~0.1 s per step); one slow smoke test runs
+the real embedded SmolLM2 through the whole Align-Pro environment.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from alignpro_lite import generative as G
+from alignpro_lite.lm import load_causal_lm
+from alignpro_lite.policies import one_thread
+from alignpro_lite.train import train
+
+XS = ["hello kind cat", "why is the sky blue", "tell my sister", "how do i help"]
+TARGET = {"kind", "nice", "good", "thanks", "please"}
+
+
+def toy_reward(xs, ys) -> np.ndarray:
+    """Fraction of the words of ``y`` in TARGET: trivially learnable (~16% at the start)."""
+    return np.array([np.mean([w in TARGET for w in y.split()]) if y.split() else 0.0 for y in ys])
+
+
+def toy_reward_fn(batch, actions, rng):  # noqa: ARG001 - reward_fn signature
+    k = len(actions) // len(batch)
+    return toy_reward([x for x in batch for _ in range(k)], actions.texts)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with one_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+    return G.tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "lm")
+
+
+@pytest.fixture
+def tiny(tiny_path):
+    """A fresh (model, tok) per test: adapters never leak between tests."""
+    return load_causal_lm(tiny_path, device="cpu")
+
+
+def _mean_toy(policy, n=32, seed=5) -> float:
+    with torch.no_grad():
+        a = policy.sample(XS, n, torch.Generator().manual_seed(seed))
+    return float(toy_reward([x for x in XS for _ in range(n)], a.texts).mean())
+
+
+# --------------------------------------------------------------------------- the policies
+@pytest.mark.parametrize("kind", ["prompter", "responder"])
+def test_policy_learns_toy_reward(tiny, kind):
+    model, tok = tiny
+    model = G.add_lora(model, kind, G.LoRASpec(r=4, alpha=8))
+    cls = G.PrompterPolicy if kind == "prompter" else G.ResponderPolicy
+    policy = cls(model, tok, adapter=kind, max_new_tokens=6, temperature=1.0)
+    before = _mean_toy(policy)
+    res = train(
+        policy, toy_reward_fn, XS, lam=0.01, steps=30, lr=0.05, k=4, batch_size=4, progress=False
+    )
+    after = _mean_toy(policy)
+    assert after > before + 0.15, (before, after)
+    m = res.metrics
+    assert m["reward_mean"].tail(5).mean() > m["reward_mean"].head(5).mean()
+    assert m["kl"].iloc[-1] > 0  # moved away from the reference
+
+
+def test_policy_parameters_are_its_lora_only(tiny):
+    model, tok = tiny
+    model = G.add_lora(model, "first")
+    model = G.add_lora(model, "second")
+    pa = G.ResponderPolicy(model, tok, adapter="first")
+    names = list(pa.state_dict())
+    assert names and all("lora_" in n and ".first." in n for n in names)
+    assert {n for n, _ in pa.named_parameters()} == set(names)
+    assert all(p.requires_grad for p in pa.parameters())
+    base = sum(p.numel() for n, p in model.named_parameters() if "lora_" not in n)
+    assert sum(p.numel() for p in pa.parameters()) < base / 10
+
+
+def test_logprob_is_the_sampling_distribution(tiny):
+    """token_logprobs at T equals the sum of log softmax(logits/T) from a plain forward pass,
+    and does not depend on left padding or batch composition."""
+    model, tok = tiny
+    model = G.add_lora(model, "p")
+    policy = G.ResponderPolicy(model, tok, adapter="p", max_new_tokens=5, temperature=0.7)
+    with torch.no_grad():
+        a = policy.sample(XS[:2], 2, torch.Generator().manual_seed(0))
+        batched = policy.logprob(XS[:2], a)
+        prompts = [p for p in policy.prompt_ids(XS[:2]) for _ in range(2)]
+        for i, (p, c) in enumerate(zip(prompts, a.ids, strict=True)):
+            ids = torch.tensor([p + c])
+            logits = model(input_ids=ids).logits[0, len(p) - 1 : -1] / 0.7
+            manual = torch.log_softmax(logits, -1).gather(-1, torch.tensor(c)[:, None]).sum()
+            assert torch.allclose(batched[i], manual, atol=1e-4)
+    # the reference (adapters disabled) equals the policy while B = 0
+    assert torch.allclose(policy.ref_logprob(XS[:2], a), batched, atol=1e-5)
+
+
+def test_repeated_prompts_get_independent_samples(tiny):
+    """Two identical rewrites must not get the same answer (the RLOO baseline needs variation);
+    the first copy is exactly what sample_ids draws for that text."""
+    from alignpro_lite.lm import sample_ids
+
+    model, tok = tiny
+    kw = dict(max_new_tokens=6, temperature=1.0, top_p=1.0, progress=False)
+    out = G.sample_distinct(
+        model, tok, ["hello kind cat"] * 3 + ["tell my sister"], n=1, seed=3, **kw
+    )
+    assert len({tuple(r[0]) for r in out[:3]}) == 3
+    plain = sample_ids(model, tok, ["hello kind cat", "tell my sister"], n=1, seed=3, **kw)
+    assert out[0] == plain[0] and out[3] == plain[1]
+
+
+def test_copy_save_load_lora_roundtrip(tiny, tmp_path):
+    model, tok = tiny
+    model = G.add_lora(model, "src")
+    with torch.no_grad():
+        for _, p in G._lora_params(model, "src").items():
+            p.add_(0.1)
+    G.save_lora(model, "src", tmp_path / "ad")
+    model = G.add_lora(model, "dst")
+    G.copy_lora(model, "src", "dst")
+    model = G.load_lora(model, tmp_path / "ad", "loaded")
+    src, dst, loaded = (G._lora_params(model, n) for n in ("src", "dst", "loaded"))
+    for n, p in src.items():
+        assert torch.equal(p, dst[n.replace(".src.", ".dst.")])
+        assert torch.equal(p, loaded[n.replace(".src.", ".loaded.")])
+    with pytest.raises(ValueError, match="no LoRA adapter"):
+        G.load_lora(model, tmp_path, "x")
+
+
+def test_frozen_environment_answers_with_adapters_disabled(tiny):
+    """pi_F ignores the prompter's weights; reward = r(x, y) - mu (1 - sim(x, x'))."""
+    model, tok = tiny
+    model = G.add_lora(model, "prompter")
+    policy = G.PrompterPolicy(model, tok, max_new_tokens=4, temperature=1.0)
+    env = G.FrozenLLMEnvironment(
+        model,
+        tok,
+        toy_reward,
+        mu=0.5,
+        max_new_tokens=5,
+        similarity=lambda x, xp: np.full(len(x), 0.6),
+    )
+    with torch.no_grad():
+        a = policy.sample(XS, 2, torch.Generator().manual_seed(1))
+    r1 = env(XS, a, np.random.default_rng(0))
+    ys1 = env.last["answers"]
+    with torch.no_grad():
+        for _, p in G._lora_params(model, "prompter").items():
+            p.add_(1.0)  # a very different prompter: the frozen model must not change
+    r2 = env(XS, a, np.random.default_rng(0))
+    assert ys1 == env.last["answers"]
+    np.testing.assert_allclose(r1, r2)
+    np.testing.assert_allclose(r1, env.last["task_reward"] - 0.5 * 0.4)
+    assert set(env.metrics()) == {"task_reward", "preservation"}
+
+
+def test_sft_lowers_the_rewrite_loss(tiny):
+    model, tok = tiny
+    model = G.add_lora(model, "sft")
+    pairs = [(x, "please " + x) for x in XS]
+    curve = G.sft_prompter(model, tok, pairs, steps=15, batch_size=4, lr=2e-2, progress=False)
+    assert list(curve.columns) == ["step", "loss", "tokens"]
+    assert curve["loss"].iloc[-3:].mean() < 0.7 * curve["loss"].iloc[:3].mean()
+
+
+def test_bad_arguments(tiny):
+    model, tok = tiny
+    with pytest.raises(ValueError, match="no LoRA adapter"):
+        G.ResponderPolicy(model, tok)  # no peft yet
+    model = G.add_lora(model, "rlhf")
+    with pytest.raises(ValueError, match="temperature"):
+        G.ResponderPolicy(model, tok, temperature=0)
+    with pytest.raises(ValueError, match="reference adapter"):
+        G.ResponderPolicy(model, tok, ref_adapter="nope")
+    with pytest.raises(ValueError, match="mu"):
+        G.FrozenLLMEnvironment(model, tok, toy_reward, mu=-1)
+    with pytest.raises(ValueError, match="pairs is empty"):
+        G.sft_prompter(model, tok, [], adapter="rlhf")
+    with pytest.raises(ValueError, match="rank"):
+        G.LoRASpec(r=0).config()
+    assert G.clean_rewrite(' "Please be kind."  ') == "Please be kind."
+
+
+# --------------------------------------------------------------------------- the real model
+@pytest.fixture(scope="session")
+def smollm():
+    return load_causal_lm()
+
+
+@pytest.mark.slow
+def test_smollm_align_pro_step_end_to_end(smollm):
+    """One Align-Pro step on SmolLM2: rewrites, frozen answers, real kindness reward, MiniLM
+    preservation, KL against rho_sft = the un-tuned instruct model."""
+    from alignpro_lite.rewards import get_reward
+
+    model, tok = smollm
+    model = G.add_lora(model, "prompter_smoke")
+    policy = G.PrompterPolicy(model, tok, adapter="prompter_smoke", max_new_tokens=8)
+    env = G.FrozenLLMEnvironment(model, tok, get_reward("kindness"), max_new_tokens=8)
+    res = train(policy, env, XS[:2], lam=0.05, steps=1, lr=1e-3, k=2, batch_size=2,
+                metrics_fn=env.metrics, progress=False)  # fmt: skip
+    row = res.metrics.iloc[0]
+    assert -1 <= row["task_reward"] <= 1 and 0 < row["preservation"] <= 1
+    assert abs(row["kl"]) < 1e-4  # first step: rho == rho_sft
+    assert len(env.last["answers"]) == 4
