@@ -1,0 +1,177 @@
+"""Our RLHF baseline vs TRL's RLOOTrainer: seconds per step, peak memory, reward after N steps.
+
+    pip install -e ".[bench]"            # TRL is a benchmark-only extra
+    python benchmarks/bench_vs_trl.py --steps 4 --threads 1
+
+Same model (embedded SmolLM2-135M-Instruct, LoRA r=8 on q_proj/v_proj, alpha 16), same prompts
+(kindness TRAIN prompts), same reward (VADER kindness), same batch (3 prompts x 4 completions),
+same generation (32 new tokens, temperature 0.7, top_p 1), same optimiser (Adam(W) lr 5e-4),
+same KL weight beta = 0.05 to the frozen model: the defaults of ``RunConfig`` (read at run time). TRL is configured fairly for a CPU:
+``use_cpu=True``, ``bf16=False`` (its default is bf16, slower on CPU), ``beta`` explicit,
+one generation per optimiser step. Each side runs in its own subprocess (so peak RSS is its
+own), on the same machine, one after the other. "Reward after N" is measured identically for
+both: 2 answers to each of the first 12 kindness TEST prompts from the trained model with
+:func:`alignpro_lite.lm.generate` (fixed seed), scored by the same reward.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+
+def _defaults():
+    """The RLHF baseline's defaults (the shipped full run's configuration)."""
+    from alignpro_lite.experiment import RunConfig
+
+    d = RunConfig(method="rlhf", task="kindness")
+    return d.batch_size, d.k, d.answer_tokens, d.temperature, d.lr, d.lam, d.lora_r
+
+
+BATCH, K, TOKENS, TEMP, LR, BETA, R = _defaults()
+
+
+def _eval_reward(model, tok) -> float:
+    import numpy as np
+    import torch
+
+    from alignpro_lite.lm import generate
+    from alignpro_lite.rewards import get_reward
+    from alignpro_lite.tasks import load_task
+
+    xs = [p.prompt for p in load_task("kindness", "test")[:12]]
+    with torch.no_grad():
+        ys = generate(model, tok, xs, n=2, max_new_tokens=TOKENS, temperature=TEMP, top_p=1.0,
+                      seed=7, batch_size=64, progress=False)  # fmt: skip
+    flat_x = [x for x in xs for _ in range(2)]
+    return float(np.mean(get_reward("kindness")(flat_x, [y for row in ys for y in row])))
+
+
+def run_ours(steps: int) -> dict:
+    import torch
+
+    from alignpro_lite.experiment import RunConfig, build_run
+    from alignpro_lite.lm import load_causal_lm
+    from alignpro_lite.tasks import load_task
+    from alignpro_lite.train import train
+
+    model, tok = load_causal_lm()
+    cfg = RunConfig(method="rlhf", task="kindness", lam=BETA, steps=steps, batch_size=BATCH, k=K,
+                    lr=LR, answer_tokens=TOKENS, temperature=TEMP, lora_r=R)  # fmt: skip
+    torch.manual_seed(0)
+    policy, env, model = build_run(cfg, "/tmp/unused", model, tok)
+    data = [p.prompt for p in load_task("kindness", "train")]
+    before = _eval_reward(model, tok)
+    res = train(policy, env, data, lam=BETA, steps=steps, lr=LR, k=K, batch_size=BATCH,
+                max_grad_norm=1.0, seed=0, progress=False)  # fmt: skip
+    sec = res.metrics["seconds"].tolist()
+    return {"impl": "alignpro-lite", "seconds": sec, "reward_before": before,
+            "reward_after": _eval_reward(model, tok)}  # fmt: skip
+
+
+def run_trl(steps: int) -> dict:
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import TrainerCallback
+    from trl import RLOOConfig, RLOOTrainer
+
+    from alignpro_lite.lm import load_causal_lm
+    from alignpro_lite.rewards import get_reward
+    from alignpro_lite.tasks import load_task
+
+    model, tok = load_causal_lm()
+    reward = get_reward("kindness")
+    before = _eval_reward(model, tok)
+    prompts = [p.prompt for p in load_task("kindness", "train")]
+    ds = Dataset.from_dict({"prompt": [[{"role": "user", "content": x}] for x in prompts]})
+
+    def kindness(completions, prompts=None, **kwargs):  # noqa: ARG001
+        texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+        xs = [p[-1]["content"] if isinstance(p, list) else p for p in prompts]
+        return [float(v) for v in reward(xs, texts)]
+
+    args = RLOOConfig(
+        output_dir="/tmp/bench_trl_out", use_cpu=True, bf16=False, beta=BETA,
+        num_generations=K, per_device_train_batch_size=BATCH * K, gradient_accumulation_steps=1,
+        steps_per_generation=1, num_iterations=1, max_completion_length=TOKENS,
+        temperature=TEMP, top_p=1.0, learning_rate=LR, lr_scheduler_type="constant",
+        max_grad_norm=1.0, max_steps=steps, logging_steps=1, save_strategy="no",
+        report_to="none", seed=0, disable_tqdm=True,
+    )  # fmt: skip
+    times: list[float] = []
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, *a, **k):
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, *a, **k):
+            times.append(time.perf_counter() - self.t0)
+
+    peft = LoraConfig(r=R, lora_alpha=2 * R, target_modules=["q_proj", "v_proj"], lora_dropout=0.0,
+                      task_type="CAUSAL_LM")  # fmt: skip
+    trainer = RLOOTrainer(model=model, reward_funcs=kindness, args=args, train_dataset=ds,
+                          processing_class=tok, peft_config=peft, callbacks=[Timer()])  # fmt: skip
+    trainer.train()
+    trained = trainer.model.eval()
+    with torch.no_grad():
+        after = _eval_reward(trained, tok)
+    return {"impl": "trl-" + __import__("trl").__version__ + " RLOOTrainer", "seconds": times,
+            "reward_before": before, "reward_after": after}  # fmt: skip
+
+
+def child(which: str, steps: int, threads: int | None) -> None:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    out = run_ours(steps) if which == "ours" else run_trl(steps)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["threads"] = torch.get_num_threads()
+    print("RESULT " + json.dumps(out))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads in each run")
+    ap.add_argument("--child", choices=["ours", "trl"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.steps, args.threads)
+        return
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    results = {}
+    for which in ("ours", "trl"):
+        cmd = [sys.executable, __file__, "--child", which, "--steps", str(args.steps)]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        if line is None:
+            print(p.stdout[-3000:], p.stderr[-3000:], sep="\n")
+            raise SystemExit(f"{which} failed (exit {p.returncode})")
+        results[which] = json.loads(line[7:])
+    print(f"{'':16s} {'s/step (mean)':>14s} {'s/step (median)':>16s} {'peak RSS MB':>12s} "
+          f"{'reward before':>14s} {'reward after':>13s}")  # fmt: skip
+    for r in results.values():
+        s = sorted(r["seconds"])
+        print(f"{r['impl'][:16]:16s} {sum(s) / len(s):14.1f} {s[len(s) // 2]:16.1f} "
+              f"{r['peak_rss_mb']:12.0f} {r['reward_before']:14.3f} {r['reward_after']:13.3f}")  # fmt: skip
+    ratio = (sum(results["ours"]["seconds"]) / len(results["ours"]["seconds"])) / (
+        sum(results["trl"]["seconds"]) / len(results["trl"]["seconds"])
+    )
+    print(
+        f"ours / TRL seconds per step: {ratio:.2f} (target <= 0.7); steps = {args.steps}, "
+        f"batch = {BATCH} prompts x {K}, {TOKENS} new tokens, threads = {results['ours']['threads']}"
+    )
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
