@@ -91,7 +91,6 @@ def estimate_task_table(
                 reward_id=f"{reward.name}@{reward.version}",
             )
         )
-    R = np.concatenate([p.R for p in parts])
     n_c = max(p.rewards.shape[1] for p in parts)
     rewards = np.full((len(prompts), n_c, n), np.nan)
     row = 0
@@ -133,7 +132,6 @@ def estimate_task_table(
         "sampling": kwargs,
         "model": getattr(model, "alignpro_fingerprint", "?"),
     }
-    del R
     return TaskTable(problem=problem, sim=sim, kinds=kinds, samples=samples, meta=meta)
 
 
