@@ -618,25 +618,25 @@ class NotebookSession:
         """Run → Run All Cells from the menu bar; wait until every cell ran. Returns seconds."""
         t0 = time.monotonic()
         before = self.page.evaluate(f"() => {PROMPTS_JS}")
-        # A late "Select Kernel" dialog (slow machines) swallows clicks: dismiss it and retry.
-        for attempt in range(8):
+        # A late "Select Kernel" dialog (slow machines) swallows clicks: dismiss it and retry
+        # until the prompts show that Run All took effect ([*] queued or [n] done).
+        for attempt in range(6):
             self.dismiss_dialogs()
             try:
                 self.page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click(
                     timeout=7_500
                 )
                 self.page.locator(RUN_ALL_ITEM).first.click(timeout=7_500)
+                self.page.wait_for_function(
+                    f"before => JSON.stringify({PROMPTS_JS}) !== JSON.stringify(before)",
+                    arg=before,
+                    timeout=10_000,
+                )
                 break
             except Exception:  # playwright's TimeoutError; close a half-open menu and retry
-                if attempt == 7:
+                if attempt == 5:
                     raise
                 self.page.keyboard.press("Escape")
-        # the prompts turn to [*] (queued) or [n] (done) once Run All took effect
-        self.page.wait_for_function(
-            f"before => JSON.stringify({PROMPTS_JS}) !== JSON.stringify(before)",
-            arg=before,
-            timeout=30_000,
-        )
         self.wait_idle(timeout_s - (time.monotonic() - t0))
         return time.monotonic() - t0
 
