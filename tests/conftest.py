@@ -16,3 +16,11 @@ def smol():
     model, tok = load_causal_lm(device="cpu")
     yield model, tok
     mp.undo()
+
+
+@pytest.fixture(scope="session")
+def tiny_path(tmp_path_factory):
+    """A tiny random causal LM (SmolLM2's tokenizer) for fast loop-mechanics tests, built once."""
+    from alignpro_lite.generative import tiny_causal_lm
+
+    return tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "lm")

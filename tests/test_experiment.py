@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from alignpro_lite import experiment as E
-from alignpro_lite import generative as G
 from alignpro_lite.cli import main
 from alignpro_lite.lm import load_causal_lm
 from alignpro_lite.policies import one_thread
@@ -31,11 +30,6 @@ def toy_reward_fn(batch, actions, rng):  # noqa: ARG001
 def _one_thread():
     with one_thread():
         yield
-
-
-@pytest.fixture(scope="module")
-def tiny_path(tmp_path_factory):
-    return G.tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "lm")
 
 
 def _cfg(tiny_path, method="rlhf", **kw):

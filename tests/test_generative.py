@@ -36,11 +36,6 @@ def _one_thread():
         yield
 
 
-@pytest.fixture(scope="module")
-def tiny_path(tmp_path_factory):
-    return G.tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "lm")
-
-
 @pytest.fixture
 def tiny(tiny_path):
     """A fresh (model, tok) per test: adapters never leak between tests."""
