@@ -10,10 +10,8 @@ or files print one line on stderr and exit with code 2.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
+import math
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,27 +28,67 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --------------------------------------------------------------------------- helpers
-def atomic_output(out: Path, write: Callable[[Path], list[str]]) -> list[Path]:
-    """Run ``write(tmpdir)`` then move the files it made into ``out`` (created if needed)."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"--out {str(out)!r} exists and is not a folder.")
-    parent = out.parent if out.parent != Path("") else Path(".")
+def atomic_output(
+    out: Path, write: Callable[[Path], list[str]], names: tuple[str, ...] = ()
+) -> list[Path]:
+    """Run ``write(tmpdir)`` and swap the files it made into ``out`` as one set.
+
+    ``names``: every file this command can write (an old one that this run did not write is
+    dropped, so ``out`` never mixes two runs). See :mod:`alignpro_lite.atomic`.
+    """
+    from alignpro_lite.atomic import staged_dir
+
+    with staged_dir(out, owned=names) as tmp:
+        written = write(tmp)
+    return [Path(out) / name for name in written]
+
+
+def check_out(out: str, names: tuple[str, ...] = ()) -> Path:
+    """``--out`` usable (empty, a file, read-only, a folder where a file goes: exit 2 up front)."""
+    from alignpro_lite.atomic import check_out_dir
+
+    return check_out_dir(out, names)
+
+
+def _number(text: str, kind=float):
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise CLIError(f"cannot create the output folder {str(out)!r}: {err.strerror}.") from None
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-    try:
-        names = write(tmp)
-        out.mkdir(exist_ok=True)
-        moved = []
-        for name in names:
-            os.replace(tmp / name, out / name)
-            moved.append(out / name)
-        return moved
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        v = kind(text)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if kind is float and not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return v
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite float (``nan`` and ``inf`` are refused)."""
+    return _number(text)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite float > 0."""
+    v = _number(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return v
+
+
+def int_range(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    """argparse type: an integer in ``[lo, hi]``."""
+
+    def parse(text: str) -> int:
+        v = _number(text, int)
+        if v < lo or (hi is not None and v > hi):
+            bound = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+            raise argparse.ArgumentTypeError(f"must be an integer {bound}, got {text!r}")
+        return v
+
+    parse.__name__ = "integer"
+    return parse
+
+
+SEED = int_range(0, 2**32 - 1)  # numpy and torch seeds
 
 
 def load_problem_arg(spec: str, seed: int = 0, size: tuple[int, int, int] = (50, 8, 6)):
@@ -83,7 +121,12 @@ def load_problem_arg(spec: str, seed: int = 0, size: tuple[int, int, int] = (50,
 
 
 # --------------------------------------------------------------------------- sweep
+SWEEP_FILES = ("sweep.csv", "sweep_summary.csv", "sweep.png", "rho_vs_lam.png")
+MAX_CELLS = 20_000_000  # λ x prompts x candidates in one sweep (~160 MB per array)
+
+
 def cmd_sweep(args) -> int:
+    import matplotlib.pyplot as plt
     import numpy as np
     import pandas as pd
 
@@ -95,7 +138,21 @@ def cmd_sweep(args) -> int:
         lams = lam_grid(args.lams)
     except ValueError as err:
         raise CLIError(f"--lams: {err}") from None
+    check_out(args.out, SWEEP_FILES)
+    if args.problem == "random" and args.n_x * args.n_c * args.n_y > MAX_CELLS:
+        raise CLIError(
+            f"--n-x {args.n_x} x --n-c {args.n_c} x --n-y {args.n_y} = "
+            f"{args.n_x * args.n_c * args.n_y:,} entries of pi_F, over the limit of {MAX_CELLS:,}; "
+            "use a smaller random problem."
+        )
     problem = load_problem_arg(args.problem, seed=args.seed, size=(args.n_x, args.n_c, args.n_y))
+    cells = len(lams) * problem.n_x * problem.n_c
+    if cells > MAX_CELLS:
+        raise CLIError(
+            f"--lams: {len(lams)} λ values x {problem.n_x} prompts x {problem.n_c} candidates = "
+            f"{cells:,} entries of rho*, over the limit of {MAX_CELLS:,} (memory); "
+            f"use at most {max(1, MAX_CELLS // (problem.n_x * problem.n_c))} λ values."
+        )
     res = sweep_metrics(problem.rho_sft, problem.R, lams, problem.V, problem.P)
 
     L, n_x = res["reward"].shape
@@ -135,11 +192,13 @@ def cmd_sweep(args) -> int:
         summary.to_csv(tmp / "sweep_summary.csv", index=False)
         fig = sweep_figure(res, title=f"{problem.name}: λ sweep, P-weighted over {n_x} prompts")
         fig.savefig(tmp / "sweep.png")
-        fig2 = plot_rho_vs_lam(problem, res)
-        fig2.savefig(tmp / "rho_vs_lam.png")
-        return ["sweep.csv", "sweep_summary.csv", "sweep.png", "rho_vs_lam.png"]
+        plt.close(fig)
+        fig = plot_rho_vs_lam(problem, res)
+        fig.savefig(tmp / "rho_vs_lam.png")
+        plt.close(fig)
+        return list(SWEEP_FILES)
 
-    paths = atomic_output(Path(args.out), write)
+    paths = atomic_output(Path(args.out), write, SWEEP_FILES)
     print(f"{problem.summary()}; {len(lams)} λ values in [{lams.min():.3g}, {lams.max():.3g}]")
     for p in paths:
         print(f"wrote {p}")
@@ -158,12 +217,12 @@ def cmd_estimate(args) -> int:
     for s in splits:
         if s not in SPLITS:
             raise CLIError(f"--split {s!r}: choose from {', '.join(SPLITS)} or 'all'.")
-    if args.samples < 2:
-        raise CLIError("--samples must be >= 2 (the response variance needs two answers).")
-    if args.max_new_tokens < 1 or not 0 < args.top_p <= 1 or args.temperature <= 0:
-        raise CLIError(
-            "--max-new-tokens >= 1, 0 < --top-p <= 1 and --temperature > 0 are required."
-        )
+    if not 0 < args.top_p <= 1:
+        raise CLIError(f"--top-p must be in (0, 1], got {args.top_p}.")
+    names = tuple(
+        f"{t}_{s}{ext}" for t in tasks for s in splits for ext in (".json", "_samples.jsonl")
+    )
+    check_out(args.out, names)
 
     from alignpro_lite import lm, tables
 
@@ -173,34 +232,38 @@ def cmd_estimate(args) -> int:
         raise CLIError(
             f"--model {args.model!r}: cannot load it ({str(err).splitlines()[0]})."
         ) from None
+    done = []
     for task in tasks:
         for split in splits:
-            table = tables.estimate_task_table(
-                task,
-                split,
-                model,
-                tok,
-                n=args.samples,
-                seed=args.seed,
-                max_prompts=args.max_prompts,
-                batch_size=args.batch_size,
-                max_new_tokens=args.max_new_tokens,
-                temperature=args.temperature,
-                top_p=args.top_p,
+            done.append(
+                tables.estimate_task_table(
+                    task,
+                    split,
+                    model,
+                    tok,
+                    n=args.samples,
+                    seed=args.seed,
+                    max_prompts=args.max_prompts,
+                    batch_size=args.batch_size,
+                    max_new_tokens=args.max_new_tokens,
+                    temperature=args.temperature,
+                    top_p=args.top_p,
+                )
             )
 
-            def write(tmp: Path, table=table) -> list[str]:
-                return [path.name for path in tables.save_task_table(table, tmp)]
+    def write(tmp: Path) -> list[str]:  # every table of this call, as one set
+        return [path.name for table in done for path in tables.save_task_table(table, tmp)]
 
-            atomic_output(Path(args.out), write)
-            p = table.problem
-            best = p.R.argmax(1)
-            print(
-                f"{task}/{split}: {p.n_x} prompts x {p.n_c} candidates, mean R(original) "
-                f"{p.R[:, 0].mean():.3f}, mean max R {p.R.max(1).mean():.3f}, "
-                f"best rewrite is 'bad' for {sum(table.kinds[i][b] == 'bad' for i, b in enumerate(best))}"
-                f" prompts -> {args.out}"
-            )
+    atomic_output(Path(args.out), write)
+    for table in done:
+        p = table.problem
+        best = p.R.argmax(1)
+        n_bad = sum(table.kinds[i][b] == "bad" for i, b in enumerate(best))
+        print(
+            f"{p.name}: {p.n_x} prompts x {p.n_c} candidates, mean R(original) "
+            f"{p.R[:, 0].mean():.3f}, mean max R {p.R.max(1).mean():.3f}, "
+            f"best rewrite is 'bad' for {n_bad} prompts -> {args.out}"
+        )
     return 0
 
 
@@ -220,13 +283,26 @@ def register_estimate(sub) -> None:
         default="smollm2-135m-instruct",
         help="frozen LLM: the embedded default or any HF causal-LM id / local folder",
     )
-    es.add_argument("--samples", type=int, default=4, help="answers per rewrite, >= 2 (4)")
-    es.add_argument("--max-new-tokens", type=int, default=32, help="answer length in tokens (32)")
-    es.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (0.7)")
-    es.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling (0.9)")
-    es.add_argument("--batch-size", type=int, default=64, help="sequences per generate call (64)")
-    es.add_argument("--max-prompts", type=int, default=None, help="only the first N prompts")
-    es.add_argument("--seed", type=int, default=0, help="sampling seed (0)")
+    es.add_argument(
+        "--samples", type=int_range(2, 1000), default=4, help="answers per rewrite, 2-1000 (4)"
+    )
+    es.add_argument(
+        "--max-new-tokens",
+        type=int_range(1, 4096),
+        default=32,
+        help="answer length in tokens, 1-4096 (32)",
+    )
+    es.add_argument(
+        "--temperature", type=positive_float, default=0.7, help="sampling temperature > 0 (0.7)"
+    )
+    es.add_argument("--top-p", type=finite_float, default=0.9, help="nucleus sampling (0, 1] (0.9)")
+    es.add_argument(
+        "--batch-size", type=int_range(1), default=64, help="sequences per generate call (64)"
+    )
+    es.add_argument(
+        "--max-prompts", type=int_range(1), default=None, help="only the first N prompts (>= 1)"
+    )
+    es.add_argument("--seed", type=SEED, default=0, help="sampling seed (0)")
     es.add_argument("--out", required=True, help="output folder, e.g. data/tables")
     es.set_defaults(func=cmd_estimate)
 
@@ -260,10 +336,16 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument(
         "--out", required=True, help="output folder (created; files replaced atomically)"
     )
-    sw.add_argument("--seed", type=int, default=0, help="seed of the random problem (default 0)")
-    sw.add_argument("--n-x", type=int, default=50, help="random problem: number of prompts (50)")
-    sw.add_argument("--n-c", type=int, default=8, help="random problem: candidates per prompt (8)")
-    sw.add_argument("--n-y", type=int, default=6, help="random problem: responses per prompt (6)")
+    sw.add_argument("--seed", type=SEED, default=0, help="seed of the random problem (default 0)")
+    sw.add_argument(
+        "--n-x", type=int_range(1), default=50, help="random problem: number of prompts (50)"
+    )
+    sw.add_argument(
+        "--n-c", type=int_range(1), default=8, help="random problem: candidates per prompt (8)"
+    )
+    sw.add_argument(
+        "--n-y", type=int_range(1), default=6, help="random problem: responses per prompt (6)"
+    )
     sw.set_defaults(func=cmd_sweep)
 
     for register in _EXTRA_COMMANDS:
@@ -293,6 +375,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except ValueError as err:  # validation errors from the package
         print(f"alignpro-lite: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as err:  # a file the command cannot read or write: name it, no traceback
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"alignpro-lite: error: {where}{err.strerror or err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("alignpro-lite: interrupted; nothing half-written was kept.", file=sys.stderr)

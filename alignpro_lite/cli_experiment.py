@@ -12,9 +12,11 @@ same KL weight unless told otherwise). ``--threads 1`` is much faster on a busy 
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from pathlib import Path
 
-from alignpro_lite.cli import CLIError
+from alignpro_lite.cli import SEED, CLIError, check_out, finite_float, int_range, positive_float
 
 
 def _positive_int(text: str) -> int:
@@ -27,8 +29,34 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
+    print(f"alignpro-lite: warning: {message}", file=sys.stderr)
+
+
+def _interrupted(err: KeyboardInterrupt, out: Path) -> int:
+    """One line on stderr saying what was saved; exit code 128 + the signal (130 for Ctrl-C)."""
+    from alignpro_lite.train import load_checkpoint
+
+    code = getattr(err, "exit_code", 130)
+    how = "stopped by SIGTERM" if code == 143 else "interrupted"
+    try:
+        ckpt = load_checkpoint(out, warn=False) if out.is_dir() else None
+    except ValueError:
+        ckpt = None
+    if ckpt is not None:
+        msg = (
+            f"{how}; the run is saved in {out} at step {ckpt['step']}: run the same command "
+            "again to resume it."
+        )
+    else:
+        msg = f"{how} before the first training step was saved; run the same command to start."
+    print(f"alignpro-lite: {msg}", file=sys.stderr)
+    return code
+
+
 def cmd_train(args) -> int:
     from alignpro_lite.experiment import RunConfig, threads, train_run
+    from alignpro_lite.train import CheckpointWarning
 
     lam = args.lam
     if args.beta is not None:
@@ -59,8 +87,13 @@ def cmd_train(args) -> int:
         raise CLIError(
             f"--sft-adapter {args.sft_adapter!r} holds no LoRA adapter (adapter_config.json)."
         )
-    with threads(args.threads):
-        res = train_run(cfg, args.out, progress=not args.no_progress)
+    try:
+        with threads(args.threads), warnings.catch_warnings():
+            warnings.simplefilter("always", CheckpointWarning)
+            warnings.showwarning = _one_line_warning  # restored by catch_warnings
+            res = train_run(cfg, args.out, progress=not args.no_progress)
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (TrainingInterrupted)
+        return _interrupted(err, Path(args.out))
     m = res.metrics
     last = m.iloc[-1] if len(m) else None
     msg = f"{cfg.method} {cfg.task}: {len(m)} steps"
@@ -74,11 +107,12 @@ def cmd_train(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from alignpro_lite.experiment import report, threads
+    from alignpro_lite.experiment import REPORT_FILES, report, threads
 
     for d in args.run_dirs:
         if not Path(d).is_dir():
             raise CLIError(f"run folder {d!r} does not exist.")
+    check_out(args.out, REPORT_FILES)  # before the evaluation, not after it
     with threads(args.threads):
         tables = report(
             args.run_dirs, args.out, n_samples=args.n_samples, judge=not args.no_judge,
@@ -112,8 +146,12 @@ def register(sub) -> None:
     tr.add_argument(
         "--out", required=True, help="run folder (created; resumed if it has a checkpoint)"
     )
-    tr.add_argument("--lam", type=float, default=d.lam, help=f"KL weight λ (default {d.lam})")
-    tr.add_argument("--beta", type=float, default=None, help="rlhf: KL weight β (default: --lam)")
+    tr.add_argument(
+        "--lam", type=positive_float, default=d.lam, help=f"KL weight λ > 0 (default {d.lam})"
+    )
+    tr.add_argument(
+        "--beta", type=positive_float, default=None, help="rlhf: KL weight β > 0 (default: --lam)"
+    )
     tr.add_argument("--steps", type=_positive_int, default=d.steps, help=f"RL steps ({d.steps})")
     tr.add_argument(
         "--batch-size",
@@ -121,16 +159,19 @@ def register(sub) -> None:
         default=d.batch_size,
         help=f"prompts per step ({d.batch_size})",
     )
-    tr.add_argument("--k", type=int, default=d.k, help=f"samples per prompt, >= 2 ({d.k})")
-    tr.add_argument("--lr", type=float, default=d.lr, help=f"Adam learning rate ({d.lr})")
+    tr.add_argument("--k", type=int_range(2), default=d.k, help=f"samples per prompt, >= 2 ({d.k})")
+    tr.add_argument("--lr", type=positive_float, default=d.lr, help=f"Adam learning rate ({d.lr})")
     tr.add_argument(
-        "--mu", type=float, default=d.mu, help=f"align-pro: preservation penalty weight ({d.mu})"
+        "--mu",
+        type=finite_float,
+        default=d.mu,
+        help=f"align-pro: preservation penalty weight >= 0 ({d.mu})",
     )
     tr.add_argument("--rewrite-tokens", type=_positive_int, default=d.rewrite_tokens)
     tr.add_argument("--answer-tokens", type=_positive_int, default=d.answer_tokens)
     tr.add_argument(
         "--sft-steps",
-        type=int,
+        type=int_range(0),
         default=d.sft_steps,
         help=f"align-pro: SFT steps for rho_sft, 0 = none ({d.sft_steps})",
     )
@@ -139,7 +180,7 @@ def register(sub) -> None:
         default=None,
         help="align-pro: reuse a saved SFT adapter folder (e.g. RUN/sft)",
     )
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seed", type=SEED, default=0, help="seed of the run (0)")
     tr.add_argument(
         "--model",
         default=d.model,

@@ -321,6 +321,12 @@ def objective(
     lam = as_lam(lam)
     J_x = expected_reward(rho, R)  # (..., n_x)
     kl_x = kl_divergence(rho, check_distribution(rho_sft, "rho_sft", ndim=2))
+    if lam.ndim and (J_x.ndim != 2 or J_x.shape[0] != lam.shape[0]):
+        raise ValueError(
+            f"lam has {lam.shape[0]} values but rho has shape {np.shape(rho)}: a 1-D lam needs "
+            "rho of shape (L, n_x, n_c) with the same L (one rho per λ); pass a scalar lam for "
+            "a single rho."
+        )
     lam_b = lam.reshape(lam.shape + (1,)) if lam.ndim else lam
     return (J_x - lam_b * kl_x) @ default_P(P, J_x.shape[-1])
 

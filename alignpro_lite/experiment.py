@@ -27,8 +27,10 @@ common seeds), the task reward scores each answer against the ORIGINAL prompt, a
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -39,14 +41,23 @@ import torch
 from tqdm.auto import tqdm
 
 from alignpro_lite import generative as G
+from alignpro_lite.atomic import check_out_dir, staged_dir
 from alignpro_lite.lm import EMBEDDED
 from alignpro_lite.tasks import TASKS
-from alignpro_lite.train import CHECKPOINT_NAME, TrainResult, load_checkpoint, train
+from alignpro_lite.train import (
+    METRICS_NAME,
+    TrainResult,
+    checkpoint_files,
+    load_checkpoint,
+    train,
+)
 
 __all__ = [
     "METHODS",
     "RunConfig",
     "read_run",
+    "read_metrics",
+    "check_run_dir",
     "train_run",
     "threads",
     "eval_samples",
@@ -71,6 +82,11 @@ SFT_DIR = "sft"
 EVAL_SEED = 20250105
 PAPER_GAP_MEDIAN = 0.74  # DESIGN.md §2: Align-Pro closes a median ≈ 74% of the NoFT→RLHF gap
 METHOD_ORDER = ["NoFT", "Align-Pro", "RLHF"]
+# every file a report may write: one report's set replaces the previous one's as a whole
+REPORT_FILES = (
+    "samples.csv", "summary.csv", "gap.csv", "lam_sweep.csv", "win_rates.csv", "judgements.csv",
+    "comparison.png", "lam_sweep.png", "training.png", "report.json",
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- configuration
@@ -142,17 +158,141 @@ class RunConfig:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict) -> RunConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+    def from_json(cls, d: dict, source: str | Path | None = None) -> RunConfig:
+        """The inverse of :meth:`to_json`: every field present, with its type; other keys are
+        ignored. ``ValueError`` naming the key (and ``source``, the file, if given) otherwise."""
+        where = f"{source}: " if source is not None else ""
+        if not isinstance(d, dict):
+            raise ValueError(
+                f"{where}expected a JSON object of run settings, got {type(d).__name__}."
+            )
+        names = [f.name for f in fields(cls)]
+        missing = [name for name in names if name not in d]
+        if missing:
+            raise ValueError(
+                f"{where}missing key{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(map(repr, missing))} (a run.json holds all of {', '.join(names)}); "
+                "restore the file or train into a fresh --out."
+            )
+        kw = {}
+        for f in fields(cls):
+            v, kind = d[f.name], str(f.type)  # "int", "float", "str" or "str | None"
+            ok = {
+                "int": isinstance(v, int) and not isinstance(v, bool),
+                "float": isinstance(v, (int, float)) and not isinstance(v, bool),
+                "str": isinstance(v, str),
+                "str | None": v is None or isinstance(v, str),
+            }[kind]
+            if kind == "int" and isinstance(v, float) and v.is_integer():
+                ok, v = True, int(v)
+            if not ok:
+                raise ValueError(
+                    f"{where}key {f.name!r} must be {_KIND_TEXT[kind]}, got {v!r} "
+                    f"({type(v).__name__}); fix the file or train into a fresh --out."
+                )
+            kw[f.name] = v
+        try:
+            return cls(**kw)
+        except ValueError as err:
+            raise ValueError(f"{where}{err}") from None
+
+
+_KIND_TEXT = {
+    "int": "an integer",
+    "float": "a number",
+    "str": "a string",
+    "str | None": "a string or null",
+}
 
 
 def read_run(run_dir: str | Path) -> RunConfig:
-    """The :class:`RunConfig` saved in ``run_dir/run.json`` (``ValueError`` if not a run folder)."""
+    """The :class:`RunConfig` saved in ``run_dir/run.json``.
+
+    ``ValueError`` if ``run_dir`` is not a run folder, or naming ``run.json`` (and the key) if
+    the file is not UTF-8 JSON of every :class:`RunConfig` field with the right types.
+    """
     path = Path(run_dir) / RUN_FILE
     if not path.is_file():
         raise ValueError(f"{run_dir} is not a run folder ({RUN_FILE} is missing); train it first.")
-    return RunConfig.from_json(json.loads(path.read_text(encoding="utf-8")))
+    fix = "restore it or train into a fresh --out"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); {fix}."
+        ) from None
+    except OSError as err:
+        raise ValueError(f"{path} cannot be read ({err.strerror}); {fix}.") from None
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); {fix}.") from None
+    return RunConfig.from_json(d, source=path)
+
+
+METRICS_COLUMNS = ("step", "reward_mean", "kl")  # what plot_training and the notebooks read
+
+
+def read_metrics(run_dir: str | Path) -> pd.DataFrame | None:
+    """``run_dir/metrics.csv`` (one row per training step), or ``None`` if there is none.
+
+    ``ValueError`` naming the file if it is not UTF-8 CSV with numeric columns
+    ``step, reward_mean, kl`` (the ones :func:`plot_training` draws).
+    """
+    path = Path(run_dir) / METRICS_NAME
+    if not path.is_file():
+        return None
+    fix = "restore it, delete it (the report then skips the run's training curve) or retrain"
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); {fix}."
+        ) from None
+    except OSError as err:
+        raise ValueError(f"{path} cannot be read ({err.strerror}); {fix}.") from None
+    try:
+        m = pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path} is not a CSV table ({first}); {fix}.") from None
+    if not isinstance(m.index, pd.RangeIndex):  # pandas made the surplus fields an index
+        raise ValueError(
+            f"{path} is not a CSV table (rows have more fields than the header line); {fix}."
+        )
+    missing = [c for c in METRICS_COLUMNS if c not in m.columns]
+    if missing:
+        raise ValueError(
+            f"{path} has no column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
+            f"(found {', '.join(map(str, m.columns[:8]))}); {fix}."
+        )
+    for c in METRICS_COLUMNS:
+        if not pd.api.types.is_numeric_dtype(m[c]):
+            bad = m[c][pd.to_numeric(m[c], errors="coerce").isna() & m[c].notna()]
+            raise ValueError(
+                f"{path}: column {c!r} is not numeric (row {bad.index[0] + 1}: "
+                f"{bad.iloc[0]!r}); {fix}."
+            )
+    return m
+
+
+def check_run_dir(run_dir: str | Path, *, adapter: bool = True) -> RunConfig:
+    """Validate a run folder cheaply, before any model is loaded; returns its :class:`RunConfig`.
+
+    Checks ``run.json`` (:func:`read_run`), ``metrics.csv`` if present (:func:`read_metrics`)
+    and, with ``adapter``, that the trained adapter is there. ``ValueError`` naming the file.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ValueError(f"run folder {str(run_dir)!r} does not exist (or is not a folder).")
+    cfg = read_run(run_dir)
+    read_metrics(run_dir)
+    if adapter and not (run_dir / ADAPTER_DIR / "adapter_config.json").is_file():
+        raise ValueError(
+            f"{run_dir} has no trained adapter ({ADAPTER_DIR}/adapter_config.json); "
+            "finish training it first (`alignpro-lite train` with the same arguments resumes)."
+        )
+    return cfg
 
 
 class threads:
@@ -271,8 +411,11 @@ def train_run(
         data: training prompts (default: the task's 60 TRAIN prompts).
         reward_fn: replace the environment (tests use toy rewards); ``None`` = the task's.
     """
-    out_dir = Path(out_dir)
+    # every check first, before a model is loaded: --out a folder we can write, run.json and
+    # the checkpoint (if any) readable
+    out_dir = check_out_dir(out_dir, (RUN_FILE, "config.json", METRICS_NAME), flag="--out")
     saved = out_dir / RUN_FILE
+    ckpt_exists = out_dir.is_dir() and load_checkpoint(out_dir, warn=False) is not None
     if saved.is_file():
         old = read_run(out_dir)
         if {**old.to_json(), "steps": 0} != {**cfg.to_json(), "steps": 0}:
@@ -283,13 +426,15 @@ def train_run(
                 f"{out_dir} holds a different run (saved, now): {diff}. Use the same arguments "
                 "to resume (only --steps may grow), or a fresh --out."
             )
-        if load_checkpoint(out_dir) is None and (out_dir / ADAPTER_DIR).is_dir():
+        if not ckpt_exists and (out_dir / ADAPTER_DIR).is_dir():
             raise ValueError(
                 f"{out_dir} holds a finished run without its checkpoint (shipped runs keep only "
                 "the adapter); train into a fresh --out to reproduce it."
             )
     out_dir.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps(cfg.to_json(), indent=1), encoding="utf-8")
+    tmp = saved.with_name(saved.name + ".tmp")  # atomic: a crash leaves the old or the new file
+    tmp.write_text(json.dumps(cfg.to_json(), indent=1), encoding="utf-8")
+    os.replace(tmp, saved)
     model, tok = _load_model(cfg.model, model, tok)
     if data is None:
         from alignpro_lite.tasks import load_task
@@ -796,8 +941,12 @@ def report(
     """
     from alignpro_lite.plotting import set_style
 
+    if not run_dirs:
+        raise ValueError("give at least one run folder to report on.")
+    for d in run_dirs:  # run.json, metrics.csv, adapter: bad files fail now, not after the eval
+        check_run_dir(d)
     t0 = time.perf_counter()
-    out = Path(out)
+    out = check_out_dir(out, REPORT_FILES, flag="out")  # before the slow evaluation
     runs = [Path(d) for d in run_dirs]
     configs = [read_run(d) for d in runs]
     model, tok = _load_model(configs[0].model, model, tok)
@@ -809,23 +958,16 @@ def report(
         tables["win_rates"], tables["judgements"] = win_rates(
             samples, model, tok, progress=progress
         )
-    out.mkdir(parents=True, exist_ok=True)
-    samples.to_csv(out / "samples.csv", index=False)
-    for name in ("summary", "gap", "lam_sweep", "win_rates", "judgements"):
-        if name in tables and not tables[name].empty:
-            tables[name].to_csv(out / f"{name}.csv", index=False)
     set_style()
     figs = {"comparison.png": plot_comparison(tables["summary"])}
     if not tables["lam_sweep"].empty:
         figs["lam_sweep.png"] = plot_lam_sweep(tables["lam_sweep"])
-    curves = {f"{c.label} {c.task} λ={c.lam:g}": pd.read_csv(d / "metrics.csv") for d, c in zip(runs, configs, strict=True) if (d / "metrics.csv").is_file()}  # fmt: skip
+    curves = {f"{c.label} {c.task} λ={c.lam:g}": m for d, c in zip(runs, configs, strict=True)
+              if (m := read_metrics(d)) is not None}  # fmt: skip
     if curves:
         figs["training.png"] = plot_training(curves)
     import matplotlib.pyplot as plt
 
-    for name, fig in figs.items():
-        fig.savefig(out / name, dpi=80)
-        plt.close(fig)
     meta = {
         "runs": [str(d) for d in runs],
         "n_samples": n_samples,
@@ -835,7 +977,16 @@ def report(
         "device": str(next(model.parameters()).device),
         "seconds": time.perf_counter() - t0,
     }
-    (out / "report.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    # the whole set at once: a failure leaves the previous report in `out` untouched
+    with staged_dir(out, flag="out", owned=REPORT_FILES) as tmp:
+        samples.to_csv(tmp / "samples.csv", index=False)
+        for name in ("summary", "gap", "lam_sweep", "win_rates", "judgements"):
+            if name in tables and not tables[name].empty:
+                tables[name].to_csv(tmp / f"{name}.csv", index=False)
+        for name, fig in figs.items():
+            fig.savefig(tmp / name, dpi=80)
+            plt.close(fig)
+        (tmp / "report.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     return tables
 
 
@@ -863,10 +1014,19 @@ def load_report(folder: str | Path) -> dict[str, pd.DataFrame]:
 
 
 def strip_checkpoint(run_dir: str | Path) -> None:
-    """Delete ``checkpoint.pt`` of a FINISHED run (to ship it small: the adapter stays)."""
+    """Delete the checkpoints of a FINISHED run (to ship it small: the adapter stays).
+
+    Removes ``checkpoint.pt``, ``checkpoint.prev.pt``, their ``.sha256`` checksums and any
+    temporary file of an interrupted save. ``ValueError`` if the run is not finished (its newest
+    good checkpoint is short of ``steps``) or none of its checkpoint files is readable.
+    """
     run_dir = Path(run_dir)
     cfg = read_run(run_dir)
     ckpt = load_checkpoint(run_dir)
     if ckpt is not None and ckpt["step"] < cfg.steps:
-        raise ValueError(f"{run_dir} is not finished (step {ckpt['step']} of {cfg.steps}).")
-    (run_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
+        raise ValueError(
+            f"{run_dir} is not finished (step {ckpt['step']} of {cfg.steps}); finish it first "
+            "(train again with the same arguments resumes it)."
+        )
+    for path in checkpoint_files(run_dir):
+        path.unlink(missing_ok=True)

@@ -19,6 +19,10 @@ File format (JSON, see ``data/README.md``)::
 Candidate 0 of every prompt must be the original prompt (same text), so ``pi_ref = pi_F[:, 0]``.
 Prompts may have different numbers of candidates/responses: the arrays are padded with
 zero-probability entries (``rho_sft = 0`` candidates stay at probability 0 in ``rho*``).
+
+The schema (types, ranges, unknown keys, size limits) is declared once in
+:mod:`alignpro_lite.schema`; the rules that span several fields (sums to 1, candidate 0, rewards
+inside ``reward_range``) are in :func:`check_problem_spec`.
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from alignpro_lite import discrete
+from alignpro_lite import discrete, schema
 from alignpro_lite.config import data_dir
-from alignpro_lite.validate import PROB_ATOL, check_distribution, check_finite, check_shape
+from alignpro_lite.validate import check_distribution, check_finite, check_shape
 
 
 @dataclass
@@ -190,7 +194,8 @@ def random_problem(
         r=r,
         r_range=(0.0, float(reward_scale)),
         prompts=[f"prompt {i}" for i in range(n_x)],
-        candidates=[["original"] + [f"rewrite {j}" for j in range(1, n_c)] for _ in range(n_x)],
+        # candidate 0 is the original prompt itself (so the instance saves and loads back)
+        candidates=[[f"prompt {i}"] + [f"rewrite {j}" for j in range(1, n_c)] for i in range(n_x)],
         responses=[[f"response {k}" for k in range(n_y)] for _ in range(n_x)],
         name=f"random(n_x={n_x}, n_c={n_c}, n_y={n_y}, seed={seed})",
     )
@@ -203,9 +208,12 @@ def teaching_problem() -> DiscreteProblem:
 
 
 def load_problem(path: str | Path) -> DiscreteProblem:
-    """Load and validate a problem file (format in this module's docstring).
+    """Load and validate a problem file (schema in ``data/README.md``).
 
-    Raises ``ValueError`` naming the file, the prompt and the field on any problem.
+    Raises ``ValueError`` naming the file, the location (prompt i / candidate j / response k)
+    and the field on any problem: a missing or unknown field, a wrong type, NaN/inf, a value out
+    of range, sizes over the limits, probabilities that do not sum to 1, candidate 0 not the
+    original prompt, rewards outside ``reward_range``, bytes that are not UTF-8, invalid JSON.
     """
     path = Path(path)
     if not path.is_file():
@@ -213,86 +221,168 @@ def load_problem(path: str | Path) -> DiscreteProblem:
             f"problem file {str(path)!r} does not exist. Give a path to a JSON problem file, "
             "or use 'teaching' / 'random'."
         )
-    try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: not valid JSON ({err}).") from None
+    spec = schema.load_json(path, "problem file")
     try:
         return problem_from_dict(spec)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
 
 
-def problem_from_dict(spec: dict) -> DiscreteProblem:
-    """Build a :class:`DiscreteProblem` from the parsed JSON format."""
-    if (
-        not isinstance(spec, dict)
-        or not isinstance(spec.get("prompts"), list)
-        or not spec["prompts"]
-    ):
-        raise ValueError("expected an object with a non-empty list under 'prompts'.")
-    prompts = spec["prompts"]
-    full = all("responses" in p for p in prompts)
-    if not full and any("responses" in p for p in prompts):
-        raise ValueError("either every prompt has 'responses' (full form) or none does (table).")
+def problem_form(spec) -> str:
+    """``"full"`` when prompt 0 has ``responses``, else ``"estimated"`` (the schema checks the rest)."""
+    prompts = spec.get("prompts") if isinstance(spec, dict) else None
+    first = prompts[0] if isinstance(prompts, list) and prompts else None
+    return "full" if isinstance(first, dict) and "responses" in first else "estimated"
+
+
+def check_problem_spec(spec, form: str | None = None, table: bool = False) -> dict:
+    """Validate a parsed problem file; return a clean copy (floats, defaults filled in).
+
+    ``form`` (``"full"``/``"estimated"``) is required when given, else taken from prompt 0.
+    ``table`` applies the stricter schema of a task table written by ``alignpro-lite estimate``.
+    Errors name the location and field but not the file (the callers add it).
+    """
+    found = problem_form(spec)
+    if form is not None and found != form:
+        raise ValueError(
+            f"prompt 0, field 'responses': expected a problem in {form} form, but this one is in "
+            f"{found} form ({'has' if found == 'full' else 'has no'} 'responses'); "
+            + (
+                "an estimated table has 'R', 'V', 'se' on every candidate and no 'responses'."
+                if form == "estimated"
+                else "the full form needs 'responses' on every prompt and 'pi_F' on every candidate."
+            )
+        )
+    if table:
+        rules = schema.TASK_TABLE
+    else:
+        rules = schema.PROBLEM_FULL if found == "full" else schema.PROBLEM_TABLE
+    clean = rules.check(spec)
+    full = found == "full"
+    prompts = clean["prompts"]
     n_x = len(prompts)
-    n_c = max(len(_field(p, "candidates", i, list)) for i, p in enumerate(prompts))
-    n_y = max(len(_field(p, "responses", i, list)) for i, p in enumerate(prompts)) if full else 0
+    n_c = max(len(p["candidates"]) for p in prompts)
+    n_y = max(len(p["responses"]) for p in prompts) if full else 1
+    if n_x * n_c * n_y > schema.MAX_CELLS:
+        shape = f"{n_x} x {n_c} x {n_y}" if full else f"{n_x} x {n_c}"
+        raise ValueError(
+            f"field 'prompts': the padded table would have {n_x * n_c * n_y:,} cells "
+            f"({shape}: prompts x most candidates{' x most responses' if full else ''}); the "
+            f"limit is {schema.MAX_CELLS:,}. Split the problem into several files."
+        )
+    lo, hi = clean.get("reward_range", (None, None))
+    for i, p in enumerate(prompts):
+        _check_prompt(p, i, full, lo, hi)
+    if not any(p["weight"] > 0 for p in prompts):
+        raise ValueError(
+            "field 'weight': every prompt has weight 0; at least one prompt needs weight > 0 "
+            "(omit 'weight' everywhere for equal weights)."
+        )
+    return clean
+
+
+def _check_prompt(p: dict, i: int, full: bool, lo: float | None, hi: float | None) -> None:
+    """The rules that span fields of one prompt (the schema checked each field alone)."""
+    at = f"prompt {i}"
+    cs = p["candidates"]
+    if cs[0]["text"].strip() != p["text"].strip():
+        raise ValueError(
+            f"{at}, candidate 0, field 'text': candidate 0 must be the original prompt (the same "
+            f"text as the prompt's 'text' {p['text'][:40]!r}), got {cs[0]['text'][:60]!r}. Put "
+            "the original prompt first."
+        )
+    total = sum(c["rho_sft"] for c in cs)
+    if abs(total - 1.0) > schema.PROB_SUM_ATOL:
+        raise ValueError(
+            f"{at} ({p['text'][:40]!r}), field 'rho_sft': rho_sft over its candidates sums to "
+            f"{total:.4f}, not 1. Make the {len(cs)} values sum to 1 (a rounding error up to "
+            f"{schema.PROB_SUM_ATOL:g} is renormalised)."
+        )
+    tol = 1e-9 * (hi - lo) if lo is not None else 0.0
+    if full:
+        rs = p["responses"]
+        for j, c in enumerate(cs):
+            if len(c["pi_F"]) != len(rs):
+                raise ValueError(
+                    f"{at}, candidate {j}, field 'pi_F': pi_F has {len(c['pi_F'])} entries but "
+                    f"the prompt has {len(rs)} responses; give one probability per response."
+                )
+            s = sum(c["pi_F"])
+            if abs(s - 1.0) > schema.PROB_SUM_ATOL:
+                raise ValueError(
+                    f"{at}, candidate {j}, field 'pi_F': the probabilities sum to {s:.4f}, not 1. "
+                    f"Make them sum to 1 (a rounding error up to {schema.PROB_SUM_ATOL:g} is "
+                    "renormalised)."
+                )
+        if lo is not None:
+            for k, y in enumerate(rs):
+                if not lo - tol <= y["reward"] <= hi + tol:
+                    raise ValueError(
+                        f"{at}, response {k}, field 'reward': {y['reward']:g} is outside "
+                        f"reward_range [{lo:g}, {hi:g}]; fix the reward or widen reward_range."
+                    )
+    elif lo is not None:
+        for j, c in enumerate(cs):
+            if not lo - tol <= c["R"] <= hi + tol:
+                raise ValueError(
+                    f"{at}, candidate {j}, field 'R': {c['R']:g} is outside reward_range "
+                    f"[{lo:g}, {hi:g}]; R is a mean reward, so it must lie in the range. Fix R "
+                    "or widen reward_range."
+                )
+            v_max = (hi - lo) ** 2 / 2  # sample variance (ddof >= 1) of values in [lo, hi]
+            if c["V"] > v_max * (1 + 1e-9):
+                raise ValueError(
+                    f"{at}, candidate {j}, field 'V': {c['V']:g} is larger than any variance of "
+                    f"rewards in reward_range [{lo:g}, {hi:g}] can be ((hi - lo)^2 / 2 = "
+                    f"{v_max:g}); fix V or widen reward_range."
+                )
+
+
+def problem_from_dict(spec: dict, form: str | None = None) -> DiscreteProblem:
+    """Build a :class:`DiscreteProblem` from the parsed JSON format (validated first).
+
+    Errors name the location (prompt i / candidate j / response k) and the field.
+    """
+    return build_problem(check_problem_spec(spec, form))
+
+
+def build_problem(clean: dict) -> DiscreteProblem:
+    """The :class:`DiscreteProblem` of a spec that :func:`check_problem_spec` returned."""
+    prompts = clean["prompts"]
+    full = "responses" in prompts[0]
+    n_x = len(prompts)
+    n_c = max(len(p["candidates"]) for p in prompts)
+    n_y = max(len(p["responses"]) for p in prompts) if full else 0
 
     rho_sft = np.zeros((n_x, n_c))
-    P = np.zeros(n_x)
+    P = np.array([p["weight"] for p in prompts], dtype=float)
     pi_F = np.zeros((n_x, n_c, n_y)) if full else None
     r = np.zeros((n_x, n_y)) if full else None
     R, V, se = (np.zeros((n_x, n_c)) for _ in range(3))
     texts, cands, resps = [], [], []
     for i, p in enumerate(prompts):
-        text = _field(p, "text", i, str)
-        P[i] = float(p.get("weight", 1.0))
-        cs = _field(p, "candidates", i, list)
-        if not cs:
-            raise ValueError(f"prompt {i} ({text[:40]!r}) has no candidates.")
-        if _field(cs[0], "text", i, str).strip() != text.strip():
-            raise ValueError(
-                f"prompt {i}: candidate 0 must be the original prompt (same text), "
-                f"got {cs[0].get('text')!r}."
-            )
+        cs = p["candidates"]
+        m = len(cs)
+        rho_sft[i, :m] = [c["rho_sft"] for c in cs]
+        rho_sft[i] /= rho_sft[i].sum()
         if full:
-            rs = _field(p, "responses", i, list)
-            rewards = [float(_field(y, "reward", i, (int, float))) for y in rs]
+            rs = p["responses"]
+            rewards = [y["reward"] for y in rs]
             r[i, : len(rs)] = rewards
             r[i, len(rs) :] = min(rewards)  # padding: never sampled, inside the range
-            resps.append([_field(y, "text", i, str) for y in rs])
-        for j, c in enumerate(cs):
-            rho_sft[i, j] = float(_field(c, "rho_sft", i, (int, float)))
-            if full:
-                probs = _field(c, "pi_F", i, list)
-                if len(probs) != len(rs):
-                    raise ValueError(
-                        f"prompt {i} candidate {j}: pi_F has {len(probs)} entries but the "
-                        f"prompt has {len(rs)} responses."
-                    )
-                pi_F[i, j, : len(probs)] = probs
-            else:
-                R[i, j] = float(_field(c, "R", i, (int, float)))
-                V[i, j] = float(c.get("V", 0.0))
-                se[i, j] = float(c.get("se", 0.0))
-        for j in range(len(cs), n_c):  # padded candidates: impossible, value irrelevant
-            if full:
-                pi_F[i, j, 0] = 1.0
-            else:
-                R[i, j] = R[i, : len(cs)].min()
+            resps.append([y["text"] for y in rs])
+            for j, c in enumerate(cs):
+                probs = np.asarray(c["pi_F"], dtype=float)
+                pi_F[i, j, : len(probs)] = probs / probs.sum()
+            pi_F[i, m:, 0] = 1.0  # padded candidates: impossible, value irrelevant
+        else:
+            R[i, :m] = [c["R"] for c in cs]
+            V[i, :m] = [c["V"] for c in cs]
+            se[i, :m] = [c["se"] for c in cs]
+            R[i, m:] = R[i, :m].min()
         cands.append([c["text"] for c in cs])
-        texts.append(text)
-        if abs(rho_sft[i].sum() - 1.0) > PROB_ATOL * 1e3:
-            raise ValueError(
-                f"prompt {i} ({text[:40]!r}): rho_sft over its candidates sums to "
-                f"{rho_sft[i].sum():.4f}, not 1."
-            )
-        rho_sft[i] /= rho_sft[i].sum()
-    if (P < 0).any() or P.sum() <= 0:
-        raise ValueError("prompt weights must be >= 0 and not all 0.")
-    rr = spec.get("reward_range")
-    r_range = (float(rr[0]), float(rr[1])) if rr is not None else None
+        texts.append(p["text"])
+    rr = clean.get("reward_range")
     return DiscreteProblem(
         rho_sft=rho_sft,
         P=P / P.sum(),
@@ -301,23 +391,13 @@ def problem_from_dict(spec: dict) -> DiscreteProblem:
         R_table=None if full else R,
         V_table=None if full else V,
         se=None if full else se,
-        r_range=r_range,
+        r_range=(rr[0], rr[1]) if rr is not None else None,
         prompts=texts,
         candidates=cands,
         responses=resps,
-        name=str(spec.get("name", "problem")),
-        description=str(spec.get("description", "")),
+        name=clean.get("name", "problem"),
+        description=clean.get("description", ""),
     )
-
-
-def _field(obj, key: str, i: int, kind):
-    if not isinstance(obj, dict) or key not in obj:
-        raise ValueError(f"prompt {i}: missing field {key!r}.")
-    value = obj[key]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        want = kind.__name__ if isinstance(kind, type) else "number"
-        raise ValueError(f"prompt {i}: field {key!r} must be a {want}, got {value!r}.")
-    return value
 
 
 def save_problem(problem: DiscreteProblem, path: str | Path) -> Path:
@@ -349,8 +429,9 @@ def save_problem(problem: DiscreteProblem, path: str | Path) -> Path:
         entry["candidates"] = cands
         prompts.append(entry)
     spec = {"name": problem.name, "description": problem.description, "prompts": prompts}
-    if problem.r_range is not None:
-        spec["reward_range"] = list(problem.r_range)
+    if problem.r_range is not None and problem.r_range[0] < problem.r_range[1]:
+        # a file's reward_range needs lo < hi: a degenerate range (all rewards equal) is left out
+        spec["reward_range"] = [float(v) for v in problem.r_range]
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(spec, indent=1), encoding="utf-8")

@@ -7,35 +7,52 @@ sweep of 100 λ x 1,000 prompts x 64 candidates costs about one log-softmax.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from alignpro_lite.validate import as_lam, check_distribution, check_finite, check_shape, default_P
 
+MAX_LAMS = 10_000  # a λ grid longer than this is a typo, not a sweep
 
-def lam_grid(spec: str) -> np.ndarray:
+
+def lam_grid(spec: str, max_n: int = MAX_LAMS) -> np.ndarray:
     """Parse ``"lo:hi:n"`` (log-spaced, inclusive) or ``"a,b,c"`` into a λ array.
+
+    Every λ must be finite and > 0, and there may be at most ``max_n`` of them.
 
     >>> lam_grid("1e-2:1e2:5")
     array([1.e-02, 1.e-01, 1.e+00, 1.e+01, 1.e+02])
     """
+    usage = (
+        f"cannot read λ grid {spec!r}: use LO:HI:N (log-spaced, e.g. 1e-3:1e2:50) "
+        "or a comma list (e.g. 0.1,1,10)."
+    )
+    if not isinstance(spec, str):
+        raise ValueError(usage)
+    parts = spec.split(":")
     try:
-        if ":" in spec:
-            lo, hi, n = spec.split(":")
-            lo, hi, n = float(lo), float(hi), int(n)
-            if n < 1:
-                raise ValueError
-            if lo <= 0 or hi <= 0:
-                raise ValueError(f"λ bounds must be > 0 for a log-spaced grid, got {spec!r}.")
-            return np.geomspace(lo, hi, n)
-        values = np.array([float(v) for v in spec.split(",") if v.strip()])
-    except ValueError as err:
-        if str(err).startswith("λ"):
-            raise
-        raise ValueError(
-            f"cannot read λ grid {spec!r}: use LO:HI:N (log-spaced, e.g. 1e-3:1e2:50) "
-            "or a comma list (e.g. 0.1,1,10)."
-        ) from None
-    return as_lam(values)
+        if len(parts) == 3:
+            lo, hi, n = float(parts[0]), float(parts[1]), int(parts[2])
+        elif len(parts) == 1:
+            values = [float(v) for v in spec.split(",") if v.strip()]
+        else:
+            raise ValueError
+    except ValueError:
+        raise ValueError(usage) from None
+    if len(parts) == 3:
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo > 0 and hi > 0):
+            raise ValueError(
+                f"λ bounds must be finite and > 0 for a log-spaced grid, got {spec!r}."
+            )
+        if not 1 <= n <= max_n:
+            raise ValueError(f"the number of λ values must be between 1 and {max_n}, got {n}.")
+        return np.geomspace(lo, hi, n)
+    if not values:
+        raise ValueError(usage)
+    if len(values) > max_n:
+        raise ValueError(f"at most {max_n} λ values, got {len(values)}.")
+    return as_lam(np.array(values), "λ")
 
 
 def sweep_metrics(
@@ -64,6 +81,11 @@ def sweep_metrics(
     check_shape(R, rho_sft.shape, "R", "(n_x, n_c) like rho_sft")
     V = np.zeros_like(R) if V is None else check_finite(V, "V", ndim=2)
     check_shape(V, R.shape, "V", "(n_x, n_c) like R")
+    if (V < 0).any():
+        raise ValueError(
+            f"V (response variance) must be >= 0, got min {V.min():.3g}; pass a variance, "
+            "not a standard deviation or a difference."
+        )
     lam = np.atleast_1d(as_lam(lam))
     P = default_P(P, R.shape[0])
 

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from alignpro_lite import schema
 from alignpro_lite.config import data_dir
-from alignpro_lite.problems import DiscreteProblem, load_problem
+from alignpro_lite.problems import DiscreteProblem
 
 DEFAULT_SAMPLING = {"max_new_tokens": 32, "temperature": 0.7, "top_p": 0.9}
 
@@ -132,6 +133,8 @@ def estimate_task_table(
         "sampling": kwargs,
         "model": getattr(model, "alignpro_fingerprint", "?"),
     }
+    if max_prompts is not None and len(items) < len(load_task(task, split)):
+        meta["max_prompts"] = len(items)  # load_task_table checks against this prefix
     return TaskTable(problem=problem, sim=sim, kinds=kinds, samples=samples, meta=meta)
 
 
@@ -162,29 +165,177 @@ def save_task_table(table: TaskTable, folder: str | Path) -> list[Path]:
 
 
 def load_task_table(task: str, split: str, folder: str | Path | None = None) -> TaskTable:
-    """Load a shipped table (``data/tables``) with its preservation scores and samples."""
+    """Load an estimated table (``data/tables``) with its preservation scores and samples.
+
+    Checks, with a ``ValueError`` naming the file, the location and the field:
+
+    * the table file against the schema of a generated table (``data/README.md``: every
+      candidate has ``R``, ``V``, ``se``, ``sim`` in [-1, 1] and ``kind``; ``reward_range`` is
+      given and holds every ``R``);
+    * the table against the task file ``data/tasks/{task}_{split}.jsonl``: the same prompts in
+      the same order (the first ``meta.max_prompts`` ones when the table was made with
+      ``--max-prompts``), the same candidate texts and kinds; ``meta.task``/``meta.split``;
+    * the samples file ``{task}_{split}_samples.jsonl`` (required): one line per (prompt,
+      candidate) in table order with the right ``prompt_id``, ``c``, ``kind`` and ``candidate``,
+      rewards inside ``reward_range`` whose mean and variance are the table's ``R`` and ``V``.
+      Blank lines (a trailing newline, blank lines at the end) are fine.
+    """
+    from alignpro_lite.problems import build_problem, check_problem_spec
+    from alignpro_lite.tasks import load_task, task_path
+
     path = table_path(task, split, folder)
     if not path.exists():
         raise ValueError(
             f"no estimated table {path}. Generate it with: alignpro-lite estimate --task {task} "
             f"--split {split} --out {path.parent}"
         )
-    problem = load_problem(path)
-    spec = json.loads(path.read_text(encoding="utf-8"))
+    regen = (
+        f"regenerate it with: alignpro-lite estimate --task {task} --split {split} "
+        f"--out {path.parent}"
+    )
+    spec = schema.load_json(path, "estimated table")
+    try:
+        clean = check_problem_spec(spec, form="estimated", table=True)
+        problem = build_problem(clean)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    meta = clean.get("meta", {})
+    for key, want in (("task", task), ("split", split)):
+        if key in meta and meta[key] != want:
+            raise ValueError(
+                f"{path}: field 'meta.{key}' is {meta[key]!r}, but the file name says "
+                f"{key} {want!r}; rename the file or {regen}."
+            )
+
+    items = load_task(task, split)
+    tpath = task_path(task, split)
+    if "max_prompts" in meta:
+        items = items[: meta["max_prompts"]]
+    entries = clean["prompts"]
+    if len(entries) != len(items):
+        made = f" (meta.max_prompts = {meta['max_prompts']})" if "max_prompts" in meta else ""
+        raise ValueError(
+            f"{path}: field 'prompts': the table has {len(entries)} prompts but the task file "
+            f"{tpath} has {len(items)}{made}; the table is out of date: {regen}."
+        )
+    for i, (entry, item) in enumerate(zip(entries, items)):
+        _check_entry_matches_task(path, i, entry, item, tpath, regen)
+
+    spath = path.with_name(f"{path.stem}_samples.jsonl")
+    if not spath.is_file():
+        raise ValueError(
+            f"{spath}: the samples file of table {path.name} is missing (the answers behind "
+            f"every R); {regen}."
+        )
+    samples = _load_samples(spath, clean, items, meta.get("n"), regen)
     sim = np.zeros_like(problem.R)
     kinds = []
-    for i, entry in enumerate(spec["prompts"]):
-        kinds.append([c.get("kind", "?") for c in entry["candidates"]])
-        for j, cand in enumerate(entry["candidates"]):
-            sim[i, j] = float(cand.get("sim", 0.0))
-    samples = []
-    spath = path.with_name(f"{path.stem}_samples.jsonl")
-    if spath.exists():
-        for k, line in enumerate(spath.read_text(encoding="utf-8").splitlines(), 1):
-            try:
-                samples.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise ValueError(f"{spath}:{k}: not valid JSON; regenerate the table.") from None
-    return TaskTable(
-        problem=problem, sim=sim, kinds=kinds, samples=samples, meta=spec.get("meta", {})
-    )
+    for i, entry in enumerate(entries):
+        kinds.append([c["kind"] for c in entry["candidates"]])
+        sim[i, : len(entry["candidates"])] = [c["sim"] for c in entry["candidates"]]
+    return TaskTable(problem=problem, sim=sim, kinds=kinds, samples=samples, meta=meta)
+
+
+def _check_entry_matches_task(path, i, entry, item, tpath, regen) -> None:
+    at = f"{path}: prompt {i}"
+    if entry["text"] != item.prompt:
+        raise ValueError(
+            f"{at}, field 'text': {entry['text'][:60]!r} is not prompt {i} of the task file "
+            f"{tpath} (id {item.id!r}: {item.prompt[:60]!r}); the prompts must be the same and "
+            f"in the same order: {regen}."
+        )
+    cands = entry["candidates"]
+    if len(cands) != len(item.candidates):
+        raise ValueError(
+            f"{at}, field 'candidates': {len(cands)} candidates but prompt {item.id!r} of the "
+            f"task file {tpath} has {len(item.candidates)}: {regen}."
+        )
+    for j, (c, t) in enumerate(zip(cands, item.candidates)):
+        for key, got, want in (("text", c["text"], t.text), ("kind", c["kind"], t.kind)):
+            if got != want:
+                raise ValueError(
+                    f"{at}, candidate {j}, field '{key}': {got[:60]!r} differs from candidate "
+                    f"{j} of prompt {item.id!r} in the task file {tpath} ({want[:60]!r}): {regen}."
+                )
+
+
+def _load_samples(spath: Path, clean: dict, items, n: int | None, regen: str) -> list[dict]:
+    """Check the samples file line by line against the table and the task file."""
+    lo, hi = clean["reward_range"]
+    tol = 1e-9 * (hi - lo)
+    expected = [
+        (item.id, j, cand)
+        for item, entry in zip(items, clean["prompts"])
+        for j, cand in enumerate(entry["candidates"])
+    ]
+    samples: list[dict] = []
+    last = 0
+    for k, (lineno, line) in enumerate(schema.jsonl_lines(spath, "samples file")):
+        where = f"{spath}, line {lineno}"
+        last = lineno
+        try:
+            record = schema.parse_json(line)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+        try:
+            rec = schema.SAMPLES_LINE.check(record, schema.at(f"line {lineno}"))
+        except ValueError as err:
+            raise ValueError(f"{spath}, {err}") from None
+        got = (rec["prompt_id"], rec["c"])
+        if k >= len(expected):
+            raise ValueError(
+                f"{where}: extra line for (prompt_id {got[0]!r}, c {got[1]}); the table has "
+                f"{len(expected)} candidates in all, one line each: {regen}."
+            )
+        pid, j, cand = expected[k]
+        if got != (pid, j):
+            raise ValueError(
+                f"{where}: expected the answers of (prompt_id {pid!r}, c {j}), got (prompt_id "
+                f"{got[0]!r}, c {got[1]}): a line is missing, extra or out of order (one line "
+                f"per candidate, in table order): {regen}."
+            )
+        for key, want in (("kind", cand["kind"]), ("candidate", cand["text"])):
+            if rec[key] != want:
+                raise ValueError(
+                    f"{where}, field '{key}': {rec[key][:60]!r} differs from the table's "
+                    f"candidate {j} of prompt {pid!r} ({want[:60]!r}): {regen}."
+                )
+        rewards = rec["rewards"]
+        if len(rec["responses"]) != len(rewards):
+            raise ValueError(
+                f"{where}, field 'rewards': {len(rewards)} rewards for {len(rec['responses'])} "
+                "responses; give one reward per response."
+            )
+        if n is not None and len(rewards) != n:
+            raise ValueError(
+                f"{where}, field 'rewards': {len(rewards)} rewards, but meta.n says {n} answers "
+                f"per rewrite: {regen}."
+            )
+        for m, v in enumerate(rewards):
+            if not lo - tol <= v <= hi + tol:
+                raise ValueError(
+                    f"{where}, field 'rewards'[{m}]: {v:g} is outside the table's reward_range "
+                    f"[{lo:g}, {hi:g}]: {regen}."
+                )
+        arr = np.asarray(rewards)
+        atol = 1e-6 * (hi - lo)
+        checks = [("R", float(arr.mean()))]
+        if len(arr) >= 2:
+            checks.append(("V", float(arr.var(ddof=1))))
+        for key, value in checks:
+            if abs(cand[key] - value) > atol:
+                what = "mean" if key == "R" else "variance (ddof=1)"
+                raise ValueError(
+                    f"{where}, field 'rewards': their {what} {value:.6g} disagrees with "
+                    f"{key} = {cand[key]:.6g} of candidate {j} of prompt {pid!r} in the table; "
+                    f"the two files do not belong together: {regen}."
+                )
+        samples.append(rec)
+    if len(samples) < len(expected):
+        pid, j, _ = expected[len(samples)]
+        raise ValueError(
+            f"{spath}: {len(samples)} lines but the table has {len(expected)} candidates; the "
+            f"answers of (prompt_id {pid!r}, c {j}) onwards are missing (after line {last}): "
+            f"{regen}."
+        )
+    return samples

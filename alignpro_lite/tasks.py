@@ -18,17 +18,33 @@ judges a response against the user's prompt ``x``, never against the rewrite ``x
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from alignpro_lite import schema
 from alignpro_lite.config import data_dir
+from alignpro_lite.schema import CANDIDATE_KINDS, LABELS, SPLITS, TASKS, at_field, at_item, fail
 
-TASKS = ("kindness", "harmlessness", "helpfulness")
-SPLITS = ("train", "test")
-LABELS = ("harmful", "benign")
-CANDIDATE_KINDS = ("original", "instruction", "bad")
-FIELDS = ("id", "task", "split", "prompt", "label", "reference", "candidates")
+__all__ = [
+    "CANDIDATE_KINDS",
+    "FIELDS",
+    "LABELS",
+    "SPLITS",
+    "TASKS",
+    "Candidate",
+    "TaskPrompt",
+    "candidate_kinds",
+    "candidate_lists",
+    "label_lookup",
+    "load_task",
+    "load_task_file",
+    "parse_record",
+    "reference_lookup",
+    "task_dir",
+    "task_path",
+]
+
+FIELDS = tuple(schema.TASK_RECORD.fields)  # every line has exactly these
 
 
 @dataclass(frozen=True)
@@ -78,27 +94,23 @@ def load_task(task: str, split: str = "train") -> list[TaskPrompt]:
 
     Raises ``ValueError`` for an unknown task/split, a missing file (saying which file is
     expected where), or any bad line (see :func:`load_task_file`), and when a line's ``task`` or
-    ``split`` does not match the file it is in.
+    ``split`` does not match the file it is in (naming the file, the line, the id and the field).
     """
-    path = task_path(task, split)
-    prompts = load_task_file(path)
-    for p in prompts:
-        if p.task != task or p.split != split:
-            raise ValueError(
-                f"{path}: prompt {p.id!r} says task={p.task!r}, split={p.split!r}, but this file "
-                f"holds task={task!r}, split={split!r}; move the line to "
-                f"{p.task}_{p.split}.jsonl or fix its fields."
-            )
-    return prompts
+    return load_task_file(task_path(task, split), task=task, split=split)
 
 
-def load_task_file(path: str | Path) -> list[TaskPrompt]:
+def load_task_file(
+    path: str | Path, task: str | None = None, split: str | None = None
+) -> list[TaskPrompt]:
     """Load and validate any task JSONL file (blank lines are skipped).
 
-    Every error names the file and line number: bad JSON, a missing or unknown field, an unknown
-    task/split/label/kind, candidate 0 not the original prompt, fewer than 2 candidates,
-    duplicate candidate texts, a duplicate id or prompt text in the file, a harmlessness prompt
-    without ``label``, a helpfulness prompt without ``reference``.
+    Every error names the file, the line number and (once it is known) the prompt's id and the
+    field: bad JSON, bytes that are not UTF-8, a missing or unknown field (the closest known one
+    is suggested), a wrong type, an unknown task/split/label/kind, candidate 0 not the original
+    prompt, fewer than 2 candidates, duplicate candidate texts, a duplicate id or prompt text in
+    the file, a harmlessness prompt without ``label``, a helpfulness prompt without
+    ``reference`` (and ``label``/``reference`` on the other tasks). With ``task``/``split``
+    every line must carry them (checked before the task-specific fields).
     """
     path = Path(path)
     if not path.is_file():
@@ -108,37 +120,38 @@ def load_task_file(path: str | Path) -> list[TaskPrompt]:
             "(regenerate them with `python scripts/make_task_data.py`, or point ALIGNPRO_DATA "
             "at a folder that has a tasks/ subfolder)."
         )
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text ({err}).") from None
     prompts: list[TaskPrompt] = []
     seen_ids: dict[str, int] = {}
     seen_prompts: dict[str, int] = {}
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}, line {lineno}"
+    for lineno, line in schema.jsonl_lines(path, "task file"):
+        where = f"line {lineno}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(
-                f"{where}: not valid JSON ({err.msg} at column {err.colno})."
-            ) from None
-        try:
-            prompt = parse_record(record)
+            record = schema.parse_json(line)
         except ValueError as err:
-            raise ValueError(f"{where}: {err}") from None
+            raise ValueError(f"{path}, {where}: {err}") from None
+        if isinstance(record, dict) and isinstance(record.get("id"), str):
+            where += f" (id {schema.quote(record['id'], 40)})"
+        try:
+            prompt = parse_record(record, task=task, split=split, loc=schema.at(where))
+        except ValueError as err:
+            raise ValueError(f"{path}, {err}") from None
+        where = f"{path}, {where}"
         if prompt.id in seen_ids:
             raise ValueError(
-                f"{where}: duplicate id {prompt.id!r} (first used on line {seen_ids[prompt.id]}); "
-                "ids must be unique."
+                f"{where}, field 'id': duplicate id {prompt.id!r} (first used on line "
+                f"{seen_ids[prompt.id]}); ids must be unique."
             )
         key = prompt.prompt.strip()
         if key in seen_prompts:
             raise ValueError(
-                f"{where}: duplicate prompt text (same as line {seen_prompts[key]}); the rewards "
-                "look labels and references up by prompt text, so each prompt may appear once."
+                f"{where}, field 'prompt': duplicate prompt text (same as line "
+                f"{seen_prompts[key]}); the rewards look labels and references up by prompt "
+                "text, so each prompt may appear once."
+            )
+        if len(prompts) >= schema.MAX_PROMPTS:
+            raise ValueError(
+                f"{where}: more than {schema.MAX_PROMPTS} prompts in one file (the size limit "
+                "in data/README.md); split the file."
             )
         seen_ids[prompt.id] = lineno
         seen_prompts[key] = lineno
@@ -148,62 +161,74 @@ def load_task_file(path: str | Path) -> list[TaskPrompt]:
     return prompts
 
 
-def parse_record(record: object) -> TaskPrompt:
-    """Validate one parsed JSON line and build a :class:`TaskPrompt` (errors without location)."""
-    if not isinstance(record, dict):
-        raise ValueError(f"expected a JSON object, got {type(record).__name__}.")
-    missing = [f for f in FIELDS if f not in record]
-    if missing:
-        raise ValueError(f"missing field(s) {missing}; every line needs {list(FIELDS)}.")
-    unknown = sorted(set(record) - set(FIELDS))
-    if unknown:
-        raise ValueError(f"unknown field(s) {unknown}; allowed fields are {list(FIELDS)}.")
-    id_ = _nonempty_str(record["id"], "id")
-    task = _nonempty_str(record["task"], "task")
-    _check_name(task, "task", TASKS)
-    split = _nonempty_str(record["split"], "split")
-    _check_name(split, "split", SPLITS)
-    prompt = _nonempty_str(record["prompt"], "prompt")
+def parse_record(
+    record: object, task: str | None = None, split: str | None = None, loc: tuple = ()
+) -> TaskPrompt:
+    """Validate one parsed JSON line and build a :class:`TaskPrompt` (errors without the file).
 
-    label = record["label"]
-    if label is not None and label not in LABELS:
-        raise ValueError(f"label must be one of {LABELS} or null, got {label!r}.")
-    if task == "harmlessness" and label is None:
-        raise ValueError("a harmlessness prompt needs label 'harmful' or 'benign', got null.")
-    reference = record["reference"]
-    if reference is not None:
-        reference = _nonempty_str(reference, "reference")
-    if task == "helpfulness" and reference is None:
-        raise ValueError("a helpfulness prompt needs a reference answer, got null.")
-
-    raw = record["candidates"]
-    if not isinstance(raw, list) or len(raw) < 2:
-        n = len(raw) if isinstance(raw, list) else type(raw).__name__
-        raise ValueError(
-            f"candidates must be a list of at least 2 rewrites (the original first), got {n}."
-        )
-    candidates = []
-    for j, c in enumerate(raw):
-        if not isinstance(c, dict) or set(c) != {"text", "kind"}:
-            raise ValueError(f"candidate {j} must be an object with exactly 'text' and 'kind'.")
-        text = _nonempty_str(c["text"], f"candidate {j} text")
-        if c["kind"] not in CANDIDATE_KINDS:
-            raise ValueError(
-                f"candidate {j} kind must be one of {CANDIDATE_KINDS}, got {c['kind']!r}."
+    The structure (fields, types, enums, sizes) is :data:`alignpro_lite.schema.TASK_RECORD`;
+    ``task``/``split``, when given, are what the file holds and every line must match them.
+    ``loc`` (e.g. ``schema.at("line 3")``) starts the location in error messages.
+    """
+    rec = schema.TASK_RECORD.check(record, loc)
+    for key, want in (("task", task), ("split", split)):
+        if want is not None and rec[key] != want:
+            fail(
+                at_field(loc, key),
+                f"this line says task={rec['task']!r}, split={rec['split']!r}, but the file "
+                f"holds task={task!r}, split={split!r}; move the line to "
+                f"{rec['task']}_{rec['split']}.jsonl or fix its '{key}' field.",
             )
-        candidates.append(Candidate(text=text, kind=c["kind"]))
-    if candidates[0].text != prompt or candidates[0].kind != "original":
-        raise ValueError(
-            "candidate 0 must be the original prompt verbatim with kind 'original', got "
-            f"{candidates[0].text!r} (kind {candidates[0].kind!r})."
+    kind = rec["task"]
+    label, reference = rec["label"], rec["reference"]
+    if kind == "harmlessness" and label is None:
+        fail(
+            at_field(loc, "label"),
+            "a harmlessness prompt needs label 'harmful' or 'benign', got null.",
         )
-    if any(c.kind == "original" for c in candidates[1:]):
-        raise ValueError("only candidate 0 may have kind 'original'.")
-    texts = [c.text.strip() for c in candidates]
-    if len(set(texts)) != len(texts):
-        dup = next(t for t in texts if texts.count(t) > 1)
-        raise ValueError(f"duplicate candidate text {dup!r}; each rewrite must differ.")
-    return TaskPrompt(id_, task, split, prompt, label, reference, tuple(candidates))
+    if kind != "harmlessness" and label is not None:
+        fail(
+            at_field(loc, "label"),
+            f"only harmlessness prompts have a label; this {kind} prompt has {label!r}. Set it "
+            "to null (or fix the 'task' field).",
+        )
+    if kind == "helpfulness" and reference is None:
+        fail(
+            at_field(loc, "reference"),
+            "a helpfulness prompt needs a reference answer (one or two correct sentences), "
+            "got null.",
+        )
+    if kind != "helpfulness" and reference is not None:
+        fail(
+            at_field(loc, "reference"),
+            f"only helpfulness prompts have a reference answer; this {kind} prompt has one. "
+            "Set it to null (or fix the 'task' field).",
+        )
+    prompt = rec["prompt"]
+    candidates = tuple(Candidate(text=c["text"], kind=c["kind"]) for c in rec["candidates"])
+    if candidates[0].text != prompt or candidates[0].kind != "original":
+        fail(
+            at_item(loc, "candidate", 0),
+            "candidate 0 must be the original prompt verbatim with kind 'original', got "
+            f"{schema.quote(candidates[0].text)} (kind {candidates[0].kind!r}).",
+        )
+    for j, c in enumerate(candidates[1:], start=1):
+        if c.kind == "original":
+            fail(
+                at_field(at_item(loc, "candidate", j), "kind"),
+                "only candidate 0 may have kind 'original'.",
+            )
+    first: dict[str, int] = {}
+    for j, c in enumerate(candidates):
+        text = c.text.strip()
+        if text in first:
+            fail(
+                at_field(at_item(loc, "candidate", j), "text"),
+                f"duplicate candidate text {schema.quote(c.text)} (same as candidate "
+                f"{first[text]}); each rewrite must differ.",
+            )
+        first[text] = j
+    return TaskPrompt(rec["id"], kind, rec["split"], prompt, label, reference, candidates)
 
 
 # --------------------------------------------------------------------------- views for other modules
@@ -248,9 +273,3 @@ def _lookup(task: str, splits: tuple[str, ...], attr: str) -> dict[str, str]:
 def _check_name(value: str, name: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"unknown {name} {value!r}; choose one of {allowed}.")
-
-
-def _nonempty_str(value: object, name: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string, got {value!r}.")
-    return value

@@ -28,21 +28,40 @@ With ``kl_estimator="exact"`` (a policy whose reference is a table, e.g. the tab
 Batch weights ``w_x``: ``P(x)`` when the batch is the whole data set (``batch_size=None``),
 else ``1/B`` for ``B`` prompts drawn i.i.d. from ``P``.
 
-Checkpoints (``out_dir``): the policy's trainable parameters, optimiser, scheduler, every RNG state, step and metrics in
-``checkpoint.pt``, written atomically (temp file, then rename) every ``checkpoint_every`` steps,
-at the end, and when the run is interrupted (an exception or Ctrl-C) between two steps; calling
-:func:`train` again with the same ``out_dir`` resumes and reproduces an uninterrupted run
-exactly.
+Checkpoints (``out_dir``): the policy's trainable parameters, optimiser, scheduler, every RNG
+state, step and metrics in ``checkpoint.pt`` (a plain ``torch.save`` file), saved every
+``checkpoint_every`` steps, at the end, and when the run is interrupted (an exception, Ctrl-C or
+SIGTERM) between two steps; calling :func:`train` again with the same ``out_dir`` resumes and
+reproduces an uninterrupted run exactly.
+
+* Checksums: each save writes ``checkpoint.pt.sha256`` beside it, a small JSON record
+  ``{"sha256", "bytes", "step"}`` of the complete file; every file is written to a temporary
+  name, fsynced and renamed (atomic), the checksum before the data (see :func:`_save_checkpoint`).
+* Two generations: the checkpoint replaced by a save is kept as ``checkpoint.prev.pt`` (with its
+  ``.sha256``). :func:`load_checkpoint` returns ``checkpoint.pt`` if it matches a recorded
+  checksum; if it is truncated, corrupt or unreadable, it warns (:class:`CheckpointWarning`,
+  naming the file and what is wrong) and falls back to ``checkpoint.prev.pt``; if neither is
+  good it raises ``ValueError`` naming them and how to restart. A checkpoint without a checksum
+  file (older versions) is loaded if torch can read it.
+* Stop signals: while :func:`train` runs (in the main thread) SIGTERM raises
+  :class:`TrainingInterrupted` (a ``KeyboardInterrupt``), so a ``kill`` saves the last finished
+  step exactly like Ctrl-C; during a save the signal waits until the files are complete.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
 import os
 import random
+import signal
+import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -62,11 +81,17 @@ __all__ = [
     "policy_gradient_loss",
     "train",
     "load_checkpoint",
+    "checkpoint_files",
+    "CheckpointWarning",
+    "TrainingInterrupted",
     "CHECKPOINT_NAME",
+    "PREVIOUS_NAME",
     "METRICS_NAME",
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+PREVIOUS_NAME = "checkpoint.prev.pt"  # the checkpoint before the last one, kept as a fallback
+CHECKSUM_SUFFIX = ".sha256"  # checkpoint.pt.sha256: {"sha256", "bytes", "step"} of the file
 METRICS_NAME = "metrics.csv"
 KL_ESTIMATORS = ("sample", "exact")
 LR_SCHEDULES = ("constant", "cosine", "linear")
@@ -247,27 +272,262 @@ def _load_trainable(policy: Policy, state: dict[str, torch.Tensor]) -> None:
     policy.load_state_dict(state, strict=False)
 
 
+class CheckpointWarning(UserWarning):
+    """A checkpoint file is broken and an older good one is used instead (the file is named)."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """:func:`train` received a stop signal (SIGTERM); the last finished step has been saved.
+
+    A subclass of ``KeyboardInterrupt``, so it takes Ctrl-C's path: ``except Exception`` does
+    not swallow it, and code that handles Ctrl-C handles it too. ``exit_code`` is ``128 + signum``
+    (143 for SIGTERM), the shell's convention for a process ended by a signal.
+    """
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        self.signum = int(signum)
+        super().__init__(f"training stopped by {signal.Signals(self.signum).name}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+class _StopSignals:
+    """SIGTERM raises :class:`TrainingInterrupted` while installed (main thread only).
+
+    Inside ``with stop.hold():`` the signal is held back and raised at the end of the block: a
+    save is never left half-rotated, and a step whose parameters were updated gets its metrics
+    row, so the step can be saved. After the first one fired, further signals are held back too
+    (the interrupted run is saving its last step).
+    """
+
+    SIGNALS = (signal.SIGTERM,)
+
+    def __init__(self) -> None:
+        self.previous: dict[int, Any] = {}
+        self.holding = False
+        self.fired = False
+        self.pending: int | None = None
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        for signum in self.SIGNALS:
+            try:
+                self.previous[signum] = signal.signal(signum, self._handle)
+            except (ValueError, OSError):  # e.g. an embedded interpreter
+                pass
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        self.previous.clear()
+
+    def _handle(self, signum, frame) -> None:  # noqa: ARG002
+        if self.holding or self.fired:
+            self.pending = signum
+            return
+        self.fired = True
+        raise TrainingInterrupted(signum)
+
+    @contextmanager
+    def hold(self):
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending is not None and not self.fired:
+            self.fired = True
+            raise TrainingInterrupted(self.pending)
+
+
+# --------------------------------------------------------------------------- checkpoint files
+# the layout and the guarantees: the module docstring, "Checkpoints"
+_CHECKPOINT_KEYS = ("config", "step", "policy", "optimizer", "scheduler", "rng", "history")
+
+
+def checkpoint_files(out_dir: str | Path) -> list[Path]:
+    """Every file a run's checkpoints may occupy in ``out_dir`` (current, previous, checksums,
+    temporary files of an interrupted save), whether it exists or not."""
+    out_dir = Path(out_dir)
+    files = []
+    for name in (CHECKPOINT_NAME, PREVIOUS_NAME):
+        for suffix in ("", CHECKSUM_SUFFIX):
+            files += [out_dir / (name + suffix), out_dir / (name + suffix + ".tmp")]
+    return files
+
+
+def _fsynced_write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
     os.replace(tmp, path)  # atomic on POSIX and Windows: readers see the old or the new file
 
 
-def _save(out_dir: Path, state: dict, history: list[dict]) -> None:
+def _save_checkpoint(out_dir: Path, state: dict, keep_previous: bool) -> None:
+    """Write ``state`` as ``checkpoint.pt`` with its checksum, the old one becoming the previous.
+
+    Order (each step an atomic rename, so a crash anywhere leaves a loadable checkpoint):
+    1. the new data into ``checkpoint.pt.tmp`` (fsynced);
+    2. if ``keep_previous``: ``checkpoint.pt`` -> ``checkpoint.prev.pt`` and its checksum file
+       -> ``checkpoint.prev.pt.sha256`` (a stale one removed if it had none);
+    3. the new checksum file ``checkpoint.pt.sha256``; 4. ``checkpoint.pt.tmp`` -> ``checkpoint.pt``.
+    Between 2 and 4 ``checkpoint.pt`` is missing and the previous one is loaded; a data file
+    that matches ANY of the two recorded checksums is complete (one written by a finished save).
+    ``keep_previous`` is False when the current file is broken: the good previous one stays.
+    A checksum file left behind by a save cut between its renames is first moved to its file.
+    """
+    cur, prev = out_dir / CHECKPOINT_NAME, out_dir / PREVIOUS_NAME
+    cur_sum, prev_sum = _sum_path(cur), _sum_path(prev)
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    data = buf.getvalue()
+    record = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "step": state["step"]}
+    tmp = cur.with_name(cur.name + ".tmp")
+    _fsynced_write(tmp, data)
+    if not cur.is_file() and cur_sum.is_file() and prev.is_file():
+        # an earlier save was cut between its renames (step 2): move the checksum to its file
+        rec, _ = _read_record(cur_sum)
+        if rec is not None and hashlib.sha256(prev.read_bytes()).hexdigest() == rec["sha256"]:
+            os.replace(cur_sum, prev_sum)
+    if keep_previous and cur.is_file():
+        os.replace(cur, prev)
+        if cur_sum.is_file():
+            os.replace(cur_sum, prev_sum)
+        else:  # an old checkpoint without a checksum: so is the previous one now
+            prev_sum.unlink(missing_ok=True)
+    _atomic_write(cur_sum, lambda p: _fsynced_write(p, json.dumps(record).encode()))
+    os.replace(tmp, cur)
+
+
+def _save(out_dir: Path, state: dict, history: list[dict], keep_previous: bool = True) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out_dir / CHECKPOINT_NAME, lambda p: torch.save(state, p))
+    _save_checkpoint(out_dir, state, keep_previous)
     _atomic_write(out_dir / METRICS_NAME, lambda p: pd.DataFrame(history).to_csv(p, index=False))
 
 
-def load_checkpoint(out_dir: str | Path) -> dict | None:
-    """The checkpoint in ``out_dir`` (a dict), or ``None`` if there is none.
+def _sum_path(path: Path) -> Path:
+    return path.with_name(path.name + CHECKSUM_SUFFIX)
+
+
+def _read_record(path: Path) -> tuple[dict | None, str | None]:
+    """The checksum record in ``path`` (``None`` if the file is missing), or an error text."""
+    if not path.is_file():
+        return None, None
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        if not (
+            isinstance(rec, dict)
+            and isinstance(rec.get("sha256"), str)
+            and isinstance(rec.get("bytes"), int)
+        ):
+            raise ValueError("no 'sha256' and 'bytes'")
+    except (OSError, ValueError) as err:
+        return None, f"its checksum file {path.name} is unreadable ({err})"
+    return rec, None
+
+
+def _first_line(err: BaseException) -> str:
+    """``Type: first sentence`` of an error (torch's zip errors go on for five sentences)."""
+    text = (str(err).strip().splitlines() or [""])[0].split(". ")[0].rstrip(".")
+    return f"{type(err).__name__}: {text[:160]}".rstrip(": ")
+
+
+def _try_checkpoint(path: Path, known: dict[str, dict]) -> tuple[dict | None, str | None]:
+    """``(checkpoint, None)`` if ``path`` is a complete, readable checkpoint, else
+    ``(None, what is wrong)`` (``(None, None)`` if there is no such file)."""
+    if not path.is_file():
+        return None, None
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        return None, f"cannot be read ({err.strerror})"
+    own, own_error = _read_record(_sum_path(path))
+    verified = hashlib.sha256(data).hexdigest() in known
+    if not verified:
+        if own_error is not None:
+            return None, own_error
+        if own is not None:
+            if len(data) < own["bytes"]:
+                return None, f"is truncated ({len(data)} of {own['bytes']} bytes)"
+            if len(data) != own["bytes"]:
+                return None, f"has {len(data)} bytes, its checksum file records {own['bytes']}"
+            return None, f"is corrupt (its SHA-256 does not match {_sum_path(path).name})"
+        # no checksum file: an old checkpoint, loaded if torch can read it
+    try:
+        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+    except Exception as err:  # a torch, pickle or zip error: one line says what
+        how = "passes its checksum but " if verified else ""
+        return None, f"{how}cannot be read by torch ({_first_line(err)})"
+    missing = [k for k in _CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        return None, f"is not a checkpoint of alignpro_lite.train (no {', '.join(missing)})"
+    return ckpt, None
+
+
+def _find_checkpoint(out_dir: Path) -> tuple[dict | None, Path | None, list[str]]:
+    """``(checkpoint, its file, problems)``: the newest good one of ``checkpoint.pt`` and
+    ``checkpoint.prev.pt``; ``problems`` names each file that is missing or broken on the way."""
+    cur, prev = out_dir / CHECKPOINT_NAME, out_dir / PREVIOUS_NAME
+    known = {}
+    for p in (cur, prev):
+        rec, _ = _read_record(_sum_path(p))
+        if rec is not None:
+            known[rec["sha256"]] = rec
+    problems = []
+    for path in (cur, prev):
+        ckpt, problem = _try_checkpoint(path, known)
+        if ckpt is not None:
+            return ckpt, path, problems
+        if problem is not None:
+            problems.append(f"{path} {problem}")
+        elif path == cur and prev.is_file():
+            problems.append(f"{path} is missing (a save was interrupted)")
+    return None, None, problems
+
+
+def load_checkpoint(out_dir: str | Path, *, warn: bool = True) -> dict | None:
+    """The newest good checkpoint in ``out_dir`` (a dict), or ``None`` if there is none.
+
+    ``checkpoint.pt`` is verified against its checksum ``checkpoint.pt.sha256``; if it is
+    truncated, corrupt or unreadable, the previous good one ``checkpoint.prev.pt`` is returned
+    and a :class:`CheckpointWarning` names the broken file (``warn=False``: silently). An old
+    checkpoint without a checksum file is loaded if torch can read it. ``ValueError`` naming the
+    broken file(s) when there are checkpoint files but none is good.
 
     Only load checkpoints you wrote: they hold pickled RNG states (``weights_only=False``).
     """
-    path = Path(out_dir) / CHECKPOINT_NAME
-    if not path.is_file():
-        return None
-    return torch.load(path, map_location="cpu", weights_only=False)
+    ckpt, _, _ = _load_checkpoint(Path(out_dir), warn=warn)
+    return ckpt
+
+
+def _load_checkpoint(out_dir: Path, warn: bool) -> tuple[dict | None, Path | None, list[str]]:
+    ckpt, path, problems = _find_checkpoint(out_dir)
+    if ckpt is None and problems:
+        names = " and ".join(
+            p.name for p in (out_dir / CHECKPOINT_NAME, out_dir / PREVIOUS_NAME) if p.exists()
+        )
+        raise ValueError(
+            f"cannot resume from {out_dir}: {'; '.join(problems)}. No good checkpoint is left: "
+            f"delete {names} there to restart the run from step 0, or train into a fresh "
+            "out_dir (--out)."
+        )
+    if ckpt is not None and problems and warn:
+        warnings.warn(
+            f"{'; '.join(problems)}: using the previous good checkpoint {path} "
+            f"(step {ckpt['step']}) instead.",
+            CheckpointWarning,
+            stacklevel=3,
+        )
+    return ckpt, path, problems
 
 
 # --------------------------------------------------------------------------- the loop
@@ -393,9 +653,13 @@ def train(
         config["steps"] = int(steps)  # the schedule depends on the horizon
 
     out_dir = Path(out_dir) if out_dir is not None else None
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"out_dir {str(out_dir)!r} is a file, not a folder; give a run folder.")
     history: list[dict] = []
     step = 0
-    ckpt = load_checkpoint(out_dir) if out_dir is not None else None
+    ckpt, source = _load_checkpoint(out_dir, warn=True)[:2] if out_dir is not None else (None, None)
+    # rotate checkpoint.pt into checkpoint.prev.pt on the next save only if it is a good one
+    keep_previous = out_dir is None or source == out_dir / CHECKPOINT_NAME
     if ckpt is not None:
         if ckpt["config"] != config:
             diff = {
@@ -433,10 +697,19 @@ def train(
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
 
+    def save() -> None:
+        nonlocal keep_previous, saved_step
+        with stop.hold():
+            _save(out_dir, state(rng_done), history, keep_previous)
+            keep_previous, saved_step = True, step
+
     bar = tqdm(total=steps, initial=step, disable=not progress, desc=f"train λ={lam:g}")
     clean = True  # False between the parameter update and the metrics row of the same step
     rng_done = _rng_state(rng, generator)  # RNG states after the last finished step
+    saved_step = step  # the step of the checkpoint on disk
+    stop = _StopSignals()  # SIGTERM -> TrainingInterrupted, i.e. the Ctrl-C path below
     try:
+        stop.install()
         while step < steps:
             t0 = time.perf_counter()
             if batch_size is None:
@@ -458,33 +731,36 @@ def train(
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
             lr_now = optimizer.param_groups[0]["lr"]
 
-            clean = False
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            row = {"step": step, **stats, "objective": stats["reward_mean"] - lam * stats["kl"]}
-            row.update(grad_norm=grad_norm, lr=lr_now)
-            if metrics_fn is not None:
-                with torch.no_grad():
-                    row.update(metrics_fn(policy))
-            row["seconds"] = time.perf_counter() - t0
-            history.append(row)
-            clean = True
-            rng_done = _rng_state(rng, generator)
+            with stop.hold():  # a SIGTERM here lets the step finish, then saves it
+                clean = False
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                row = {"step": step, **stats, "objective": stats["reward_mean"] - lam * stats["kl"]}
+                row.update(grad_norm=grad_norm, lr=lr_now)
+                if metrics_fn is not None:
+                    with torch.no_grad():
+                        row.update(metrics_fn(policy))
+                row["seconds"] = time.perf_counter() - t0
+                history.append(row)
+                clean = True
+                rng_done = _rng_state(rng, generator)
 
             if out_dir is not None and (step % checkpoint_every == 0 or step == steps):
-                _save(out_dir, state(rng_done), history)
+                save()
             bar.update(1)
             bar.set_postfix(reward=f"{stats['reward_mean']:.3f}", kl=f"{stats['kl']:.3f}")
             if callback is not None:
                 callback(step, row)
     except BaseException:
-        # Interrupted (exception, Ctrl-C): save the last finished step with the RNG states it
-        # left, so a resume repeats the unfinished step exactly. Between the update and the
-        # metrics row (``clean`` False) the state is half-made: keep the last checkpoint.
-        if out_dir is not None and clean and step > resumed_from:
-            _save(out_dir, state(rng_done), history)
+        # Interrupted (exception, Ctrl-C, SIGTERM): save the last finished step with the RNG
+        # states it left, so a resume repeats the unfinished step exactly. Between the update
+        # and the metrics row (``clean`` False) the state is half-made: keep the last checkpoint.
+        stop.fired = True  # a second signal now waits for this save
+        if out_dir is not None and clean and step > resumed_from and step != saved_step:
+            save()
         raise
     finally:
+        stop.restore()
         bar.close()
     return TrainResult(policy=policy, history=history, out_dir=out_dir, resumed_from=resumed_from)

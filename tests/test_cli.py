@@ -135,3 +135,140 @@ def test_estimate_bad_arguments(tmp_path, capsys, args, match):
     assert main(args) == 2
     assert match in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------- issue 9: nothing
+# half-written, nothing silently wrong. Every error: exit 2, one line naming the argument or
+# file, and the outputs already in --out byte-identical afterwards.
+def _snapshot(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _one_line_exit_2(argv, capsys, match):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert match in err, err
+    return err
+
+
+@pytest.fixture
+def old_sweep(tmp_path):
+    """A folder holding a finished sweep (the outputs a failed command must not touch)."""
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--lams", "0.1,1", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--lams", "nan:1:3"], "--lams"),
+        (["--lams", "1:inf:3"], "--lams"),
+        (["--lams", "0.1,nan"], "--lams"),
+        (["--lams", "0.1,-1"], "--lams"),
+        (["--lams", "1e-3:1e2:1000000"], "--lams"),
+        (["--lams", "1:2:3:4"], "--lams"),
+        (["--lams", ","], "--lams"),
+        (["--seed", "-1", "--problem", "random"], "--seed"),
+        (["--seed", "x", "--problem", "random"], "--seed"),
+        (["--n-x", "0", "--problem", "random"], "--n-x"),
+        (["--n-x", "100000", "--n-c", "1000", "--problem", "random"], "--n-x"),
+        (
+            ["--problem", "random", "--n-x", "2000", "--n-c", "1000", "--lams", "1e-3:1:20"],
+            "--lams",
+        ),
+    ],
+)
+def test_sweep_bad_values_leave_old_outputs_byte_identical(old_sweep, capsys, args, match):
+    before = _snapshot(old_sweep)
+    capsys.readouterr()
+    _one_line_exit_2(["sweep", *args, "--out", str(old_sweep)], capsys, match)
+    assert _snapshot(old_sweep) == before
+
+
+def test_sweep_is_atomic_as_a_set(old_sweep, capsys, monkeypatch):
+    """A failure while writing the 4th file keeps all 4 old files, not 3 new + 1 old."""
+    from alignpro_lite import plots
+
+    before = _snapshot(old_sweep)
+
+    def broken(*a, **k):
+        raise RuntimeError("disk full while drawing")
+
+    monkeypatch.setattr(plots, "plot_rho_vs_lam", broken)
+    with pytest.raises(RuntimeError):
+        main(["sweep", "--lams", "0.5,2,3", "--out", str(old_sweep)])
+    assert _snapshot(old_sweep) == before
+    assert not [p for p in old_sweep.parent.iterdir() if ".tmp-" in p.name]
+
+
+def test_sweep_where_an_output_is_a_folder_fails_up_front(old_sweep, capsys):
+    (old_sweep / "sweep.png").unlink()
+    (old_sweep / "sweep.png").mkdir()
+    before = _snapshot(old_sweep)
+    capsys.readouterr()
+    _one_line_exit_2(["sweep", "--lams", "0.5", "--out", str(old_sweep)], capsys, "sweep.png")
+    assert _snapshot(old_sweep) == before
+
+
+def test_out_that_is_a_file_or_empty(tmp_path, capsys):
+    f = tmp_path / "f.csv"
+    f.write_text("precious")
+    _one_line_exit_2(["sweep", "--out", str(f)], capsys, "--out")
+    assert f.read_text() == "precious"
+    _one_line_exit_2(["sweep", "--out", ""], capsys, "--out is empty")
+    _one_line_exit_2(
+        ["estimate", "--task", "kindness", "--out", str(f)], capsys, "--out"
+    )  # before the model is loaded
+    from alignpro_lite.config import repo_root
+
+    run = str(repo_root() / "runs" / "rlhf-kindness")
+    _one_line_exit_2(["report", run, "--out", str(f)], capsys, "--out")  # before evaluating
+    assert f.read_text() == "precious"
+
+
+def test_a_second_sweep_replaces_the_whole_set_and_keeps_other_files(old_sweep):
+    (old_sweep / "my_notes.txt").write_text("mine")
+    assert main(["sweep", "--lams", "0.5,2,3", "--out", str(old_sweep)]) == 0
+    assert len(pd.read_csv(old_sweep / "sweep_summary.csv")) == 3
+    assert (old_sweep / "my_notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--temperature", "nan"], "--temperature"),
+        (["--temperature", "inf"], "--temperature"),
+        (["--temperature", "-1"], "--temperature"),
+        (["--top-p", "nan"], "--top-p"),
+        (["--top-p", "1.5"], "--top-p"),
+        (["--max-prompts", "-29"], "--max-prompts"),
+        (["--max-prompts", "0"], "--max-prompts"),
+        (["--seed", "-1"], "--seed"),
+        (["--samples", "100000"], "--samples"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--max-new-tokens", "0"], "--max-new-tokens"),
+    ],
+)
+def test_estimate_rejects_bad_values_before_any_work(tmp_path, capsys, args, match):
+    _one_line_exit_2(["estimate", "--task", "kindness", *args, "--out", str(tmp_path / "o")],
+                     capsys, match)  # fmt: skip
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--lam", "nan"], "--lam"),
+        (["--lam", "inf"], "--lam"),
+        (["--lr", "nan"], "--lr"),
+        (["--mu", "nan"], "--mu"),
+        (["--seed", "-3"], "--seed"),
+        (["--sft-steps", "-1"], "--sft-steps"),
+    ],
+)
+def test_train_rejects_non_finite_values(tmp_path, capsys, args, match):
+    argv = ["train", "--method", "align-pro", "--task", "kindness", *args]
+    _one_line_exit_2([*argv, "--out", str(tmp_path / "o")], capsys, match)
+    assert not (tmp_path / "o").exists()

@@ -279,3 +279,14 @@ def test_bound_rejects_a_range_that_misses_rewards():
     prob = apl.random_problem(3, 3, 3, seed=0)
     with pytest.raises(ValueError, match="r_range"):
         discrete.suboptimality_bound(prob.rho_sft, prob.pi_F, prob.r, 1.0, 1.0, r_range=(0.5, 0.6))
+
+
+def test_objective_refuses_a_lam_that_does_not_match_the_sweep_axis():
+    prob = apl.random_problem(3, 4, 2, seed=0)
+    rho = prob.optimal_prompter(np.array([0.1, 1.0]))  # (2, n_x, n_c)
+    assert apl.objective(rho, prob.rho_sft, prob.R, np.array([0.1, 1.0])).shape == (2,)
+    for lam in (np.array([0.1, 1.0, 2.0]), np.array([0.1, 1.0])[:1]):
+        with pytest.raises(ValueError, match="lam has"):
+            apl.objective(rho, prob.rho_sft, prob.R, lam)
+    with pytest.raises(ValueError, match="lam has"):
+        apl.objective(rho[0], prob.rho_sft, prob.R, np.array([0.1, 1.0]))

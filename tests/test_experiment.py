@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -75,6 +79,7 @@ def test_train_run_refuses_a_different_run(tiny_path, tmp_path):
     with pytest.raises(ValueError, match="different run"):
         _run(E.RunConfig(**{**cfg.to_json(), "lam": 0.5}), tmp_path / "r")
     E.strip_checkpoint(tmp_path / "r")  # shipped form: adapter, no checkpoint
+    assert not [p.name for p in (tmp_path / "r").iterdir() if p.name.startswith("checkpoint")]
     with pytest.raises(ValueError, match="finished run"):
         _run(cfg, tmp_path / "r")
 
@@ -162,6 +167,25 @@ def test_report_on_two_tiny_runs(tiny_path, tmp_path):
     pd.testing.assert_frame_equal(again["summary"], s, check_dtype=False, rtol=1e-9)
     assert json.loads((tmp_path / "rep" / "report.json").read_text())["n_samples"] == 1
 
+    # a report that fails while writing leaves the previous report byte-identical (one set) ...
+    rep = tmp_path / "rep"
+    before = {p.name: p.read_bytes() for p in rep.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("failed while drawing")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(E, "plot_training", broken)
+        with pytest.raises(RuntimeError):
+            E.report([tmp_path / "align-pro", tmp_path / "rlhf"], rep, n_samples=1,
+                     model=model, tok=tok, progress=False)  # fmt: skip
+    assert {p.name: p.read_bytes() for p in rep.iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    # ... and a new report replaces the whole set: no stale win rates beside a judge-less report
+    E.report([tmp_path / "align-pro", tmp_path / "rlhf"], rep, n_samples=1, judge=False,
+             model=model, tok=tok, progress=False)  # fmt: skip
+    assert (rep / "samples.csv").is_file() and not (rep / "win_rates.csv").exists()
+
 
 @pytest.mark.parametrize(
     ("argv", "message"),
@@ -172,7 +196,7 @@ def test_report_on_two_tiny_runs(tiny_path, tmp_path):
             ["train", "--method", "align-pro", "--task", "kindness", "--beta", "0.1", "--out", "X"],
             "--beta",
         ),
-        (["train", "--method", "rlhf", "--task", "kindness", "--k", "1", "--out", "X"], "k must"),
+        (["train", "--method", "rlhf", "--task", "kindness", "--k", "1", "--out", "X"], "--k"),
         (["train", "--method", "rlhf", "--task", "kindness", "--lam", "-1", "--out", "X"], "lam"),
         (
             ["train", "--method", "rlhf", "--task", "kindness", "--steps", "0", "--out", "X"],
@@ -207,3 +231,224 @@ def test_cli_report_on_a_non_run_folder(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- run folders (issue 9)
+TRAIN = ["train", "--method", "rlhf", "--task", "kindness", "--no-progress"]
+
+
+def _no_model(monkeypatch):
+    """Fail the test if anything loads a model or starts the evaluation."""
+
+    def boom(*a, **k):
+        raise AssertionError("a model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(E, "_load_model", boom)
+    monkeypatch.setattr(E, "evaluate", boom)
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def _run_folder(path, run_json=None, metrics=None):
+    """A finished-looking run folder by hand: run.json, adapter/, metrics.csv (no training)."""
+    path.mkdir(parents=True, exist_ok=True)
+    cfg = E.RunConfig(method="rlhf", task="kindness").to_json()
+    text = run_json if run_json is not None else json.dumps(cfg)
+    (path / "run.json").write_bytes(text if isinstance(text, bytes) else text.encode())
+    (path / "adapter").mkdir(exist_ok=True)
+    (path / "adapter" / "adapter_config.json").write_text("{}")
+    if metrics is not None:
+        data = metrics if isinstance(metrics, bytes) else metrics.encode()
+        (path / "metrics.csv").write_bytes(data)
+    return path
+
+
+_GOOD = E.RunConfig(method="rlhf", task="kindness").to_json()
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ("{}", r"run.json: missing keys 'method', 'task', 'lam'"),
+        (
+            json.dumps({k: v for k, v in _GOOD.items() if k != "lam"}),
+            r"run.json: missing key 'lam'",
+        ),
+        ("{\n", r"run.json is not valid JSON \(Expecting .*line 2 column 1"),
+        ("", r"run.json is not valid JSON \(Expecting value: line 1 column 1"),
+        (b"\xff\xfe{}", r"run.json is not UTF-8 text"),
+        ("[1, 2]", r"run.json: expected a JSON object of run settings, got list"),
+        (
+            json.dumps({**_GOOD, "steps": "ten"}),
+            r"run.json: key 'steps' must be an integer, got 'ten'",
+        ),
+        (json.dumps({**_GOOD, "steps": True}), r"run.json: key 'steps' must be an integer"),
+        (json.dumps({**_GOOD, "lr": "fast"}), r"run.json: key 'lr' must be a number"),
+        (json.dumps({**_GOOD, "model": 3}), r"run.json: key 'model' must be a string"),
+        (json.dumps({**_GOOD, "lam": -1}), r"run.json: lam .* must be a finite number > 0"),
+        (json.dumps({**_GOOD, "method": "dpo"}), r"run.json: method must be one of"),
+    ],
+)
+def test_broken_run_json_names_the_file_and_the_key(tmp_path, content, match):
+    _run_folder(tmp_path / "r", run_json=content)
+    with pytest.raises(ValueError, match=match) as err:
+        E.read_run(tmp_path / "r")
+    assert str(tmp_path / "r" / "run.json") in str(err.value)
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_run_json_round_trip_and_integral_floats(tmp_path):
+    cfg = E.RunConfig(method="align-pro", task="helpfulness", steps=7, sft_adapter="x/sft")
+    _run_folder(tmp_path / "r", run_json=json.dumps(cfg.to_json()))
+    assert E.read_run(tmp_path / "r") == cfg
+    assert E.RunConfig.from_json({**cfg.to_json(), "steps": 7.0, "extra": 1}) == cfg
+    for run in sorted((Path(__file__).parents[1] / "runs").glob("*/run.json")):
+        assert E.check_run_dir(run.parent) == E.read_run(run.parent)  # shipped runs still pass
+        assert len(E.read_metrics(run.parent)) == E.read_run(run.parent).steps
+
+
+@pytest.mark.parametrize(
+    ("metrics", "match"),
+    [
+        (b"step,reward_mean,kl\n1,\xff\xfe,0\n", "is not UTF-8 text"),
+        ("step,reward\n1,0.5\n", "has no columns 'reward_mean', 'kl'"),
+        ("step,reward_mean,kl\n1,0.5,0.1,7,8\n", "is not a CSV table"),
+        ("", "is not a CSV table"),
+        (
+            "step,reward_mean,kl\n1,0.5,0.1\n2,abc,0.2\n",
+            "column 'reward_mean' is not numeric \\(row 2: 'abc'\\)",
+        ),
+    ],
+)
+def test_report_checks_metrics_csv_before_evaluating(tmp_path, monkeypatch, capsys, metrics, match):
+    _no_model(monkeypatch)
+    run = _run_folder(tmp_path / "r", metrics=metrics)
+    with pytest.raises(ValueError, match=match) as err:
+        E.report([run], tmp_path / "rep", progress=False)
+    assert str(run / "metrics.csv") in str(err.value)
+    assert main(["report", str(run), "--out", str(tmp_path / "rep")]) == 2
+    line = _one_error_line(capsys)
+    assert str(run / "metrics.csv") in line and "Traceback" not in line
+    assert not (tmp_path / "rep").exists()
+
+
+def test_cli_report_names_a_broken_run_json(tmp_path, monkeypatch, capsys):
+    _no_model(monkeypatch)
+    good = _run_folder(tmp_path / "good", metrics="step,reward_mean,kl\n1,0.5,0.1\n")
+    bad = _run_folder(tmp_path / "bad", run_json="{\n")
+    assert main(["report", str(good), str(bad), "--out", str(tmp_path / "rep")]) == 2
+    line = _one_error_line(capsys)
+    assert str(bad / "run.json") in line and "line 2 column 1" in line
+
+
+def test_cli_train_out_is_a_file(tmp_path, monkeypatch, capsys):
+    _no_model(monkeypatch)
+    (tmp_path / "f").write_text("a file")
+    assert main([*TRAIN, "--out", str(tmp_path / "f")]) == 2
+    line = _one_error_line(capsys)
+    assert "--out" in line and "not a folder" in line
+    assert (tmp_path / "f").read_text() == "a file"
+
+
+def test_cli_train_out_is_read_only(tmp_path, monkeypatch, capsys):
+    _no_model(monkeypatch)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.geteuid() == 0:  # root writes anyway: pretend the file system says no
+        real = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode, **k: Path(p) != ro and real(p, mode, **k))
+    try:
+        assert main([*TRAIN, "--out", str(ro)]) == 2
+        line = _one_error_line(capsys)
+        assert "--out" in line and "not writable" in line
+        assert main([*TRAIN, "--out", str(ro / "new")]) == 2  # can not be created there
+        assert "--out" in _one_error_line(capsys)
+    finally:
+        ro.chmod(0o755)
+    assert list(ro.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("files", "match"),
+    [
+        ({"run.json": "{\n"}, "run.json is not valid JSON"),
+        ({"run.json": "{}"}, "run.json: missing keys"),
+        (
+            {"checkpoint.pt": "garbage"},
+            "checkpoint.pt cannot be read by torch.*delete checkpoint.pt",
+        ),
+    ],
+)
+def test_cli_train_names_a_broken_file_in_out(tmp_path, monkeypatch, capsys, files, match):
+    _no_model(monkeypatch)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps(_GOOD))  # the CLI's default run: resumable
+    for name, text in files.items():
+        (out / name).write_text(text)
+    assert main([*TRAIN, "--out", str(out)]) == 2
+    line = _one_error_line(capsys)
+    assert re.search(match, line), line
+    assert "PytorchStreamReader" not in line and "Traceback" not in line
+
+
+def _fake_train_run(interrupt):
+    """``train_run`` that trains a tabular prompter and is interrupted at step 7."""
+    from alignpro_lite import teaching_problem
+    from alignpro_lite.policies import train_tabular
+
+    def callback(step, row):
+        if step == 7:
+            interrupt()
+
+    def fake(cfg, out, progress=True):
+        return train_tabular(teaching_problem(), 0.3, steps=20, out_dir=out, progress=False,
+                             checkpoint_every=5, callback=callback)  # fmt: skip
+
+    return fake
+
+
+def _sigterm():
+    from alignpro_lite.train import _StopSignals
+
+    handler = signal.getsignal(signal.SIGTERM)  # only while train()'s handler is installed
+    assert isinstance(getattr(handler, "__self__", None), _StopSignals), handler
+    signal.raise_signal(signal.SIGTERM)
+
+
+def _ctrl_c():
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    ("interrupt", "code", "how"), [(_sigterm, 143, "SIGTERM"), (_ctrl_c, 130, "interrupted")]
+)
+def test_cli_train_interrupted_saves_and_says_so(
+    tmp_path, monkeypatch, capsys, interrupt, code, how
+):
+    monkeypatch.setattr(E, "train_run", _fake_train_run(interrupt))
+    out = tmp_path / "run"
+    assert main([*TRAIN, "--out", str(out)]) == code
+    line = _one_error_line(capsys)
+    assert how in line and f"saved in {out} at step 7" in line and "resume" in line
+    assert load_checkpoint(out)["step"] == 7
+
+
+def test_cli_train_warns_in_one_line_and_resumes_from_the_previous_checkpoint(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(E, "train_run", _fake_train_run(_ctrl_c))
+    out = tmp_path / "run"
+    assert main([*TRAIN, "--out", str(out)]) == 130  # checkpoints at 5 and 7
+    capsys.readouterr()
+    (out / "checkpoint.pt").write_bytes(b"")
+    monkeypatch.setattr(E, "train_run", _fake_train_run(lambda: None))
+    assert main([*TRAIN, "--out", str(out)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("alignpro-lite: warning: ")
+    assert f"{out / 'checkpoint.pt'} is truncated (0 of" in err[0] and "(step 5)" in err[0]

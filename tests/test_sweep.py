@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import alignpro_lite as apl
+from alignpro_lite.sweep import lam_grid, sweep_metrics
 
 
 @settings(max_examples=40, deadline=None)
@@ -39,3 +40,28 @@ def test_lam_grid():
     for bad in ["abc", "1:2", "0:1:5", "1:10:0", "-1,2", ""]:
         with pytest.raises(ValueError):
             apl.lam_grid(bad)
+
+
+# --------------------------------------------------------------------------- bad input (issue 9)
+@pytest.mark.parametrize(
+    "spec", ["nan:1:3", "1:inf:3", "-1:1:3", "1:2:0", "1:2:-5", "1:2", "0.1,nan", "0.1,inf",
+             "0.1,-2", "", ",", "a,b", "1e-3:1e2:1000000", "1:2:3:4"]
+)  # fmt: skip
+def test_lam_grid_refuses_non_finite_non_positive_and_huge(spec):
+    with pytest.raises(ValueError, match="λ"):
+        lam_grid(spec)
+
+
+def test_lam_grid_bound_is_a_parameter():
+    assert len(lam_grid("1:2:10000")) == 10000
+    with pytest.raises(ValueError, match="at most 3"):
+        lam_grid("1,2,3,4", max_n=3)
+
+
+def test_sweep_metrics_refuses_a_negative_variance():
+    rho_sft = np.full((2, 3), 1 / 3)
+    R = np.zeros((2, 3))
+    V = np.zeros((2, 3))
+    V[1, 2] = -1.0
+    with pytest.raises(ValueError, match="V .*>= 0"):
+        sweep_metrics(rho_sft, R, 0.1, V)

@@ -162,7 +162,9 @@ def test_broken_line_names_file_and_line(tmp_path, bad_line, message):
 
 def test_duplicate_id_names_first_line(tmp_path):
     path = _write(tmp_path, [_record(1), _record(2), _record(1, prompt="Another prompt?")])
-    with pytest.raises(ValueError, match=r"line 3: duplicate id .*line 1"):
+    with pytest.raises(
+        ValueError, match=r"line 3 \(id 'kind-train-001'\), field 'id': duplicate id .*line 1"
+    ):
         tasks.load_task_file(path)
 
 
@@ -191,3 +193,97 @@ def test_load_task_checks_file_matches_fields(tmp_path, monkeypatch):
 def test_unknown_task_or_split(task, split):
     with pytest.raises(ValueError, match="unknown"):
         tasks.load_task(task, split)
+
+
+# --------------------------------------------------------------------------- schema errors name file, item, field
+def _tasks_folder(tmp_path, monkeypatch, lines, name="kindness_train.jsonl") -> Path:
+    (tmp_path / "tasks").mkdir(exist_ok=True)
+    path = _write(tmp_path / "tasks", lines, name=name)
+    monkeypatch.setenv("ALIGNPRO_DATA", str(tmp_path))
+    return path
+
+
+@pytest.mark.parametrize(
+    "over, field",
+    [
+        ({"task": "helpfulness", "reference": None}, "task"),  # used to say "needs a reference"
+        ({"task": "harmlessness", "label": None}, "task"),  # used to say "needs label"
+        ({"task": "helpfulness", "reference": "An answer."}, "task"),
+        ({"split": "test"}, "split"),
+    ],
+)
+def test_line_of_another_task_names_file_line_item_and_field(tmp_path, monkeypatch, over, field):
+    path = _tasks_folder(tmp_path, monkeypatch, [_record(1), _record(2, **over)])
+    with pytest.raises(ValueError) as err:
+        tasks.load_task("kindness", "train")
+    message = str(err.value)
+    assert message.startswith(f"{path}, line 2 (id 'kind-train-002'), field '{field}': ")
+    assert "but the file holds task='kindness', split='train'" in message
+    assert "needs" not in message
+
+
+@pytest.mark.parametrize(
+    "over, match",
+    [
+        ({"label": "harmful"}, r"field 'label': only harmlessness prompts have a label"),
+        ({"reference": "An answer."}, r"field 'reference': only helpfulness prompts have a reference"),
+        ({"task": "helpfulness"}, r"field 'reference': a helpfulness prompt needs a reference"),
+        ({"task": "harmlessness"}, r"field 'label': a harmlessness prompt needs label"),
+        ({"id": 7}, r"line 2, field 'id': must be a non-empty string, got 7"),
+        ({"label": True}, r"field 'label': unknown label true \(a boolean\)"),
+        ({"candidates": "none"}, r"field 'candidates': must be a list of candidates"),
+        ({"candidates": []}, r"field 'candidates': must not be empty"),
+        ({"prompt": ""}, r"field 'prompt': must be a non-empty string"),
+        ({"reference": ""}, r"field 'reference': must be a non-empty string"),
+    ],
+)  # fmt: skip
+def test_wrong_values_name_line_item_and_field(tmp_path, over, match):
+    path = _write(tmp_path, [_record(1), _record(2, **over)])
+    with pytest.raises(ValueError, match=match) as err:
+        tasks.load_task_file(path)
+    assert str(err.value).startswith(f"{path}, line 2")
+
+
+def test_misspelt_keys_suggest_the_right_one(tmp_path):
+    rec = _record(2)
+    rec["Prompt"] = rec.pop("prompt")
+    path = _write(tmp_path, [_record(1), rec])
+    with pytest.raises(
+        ValueError,
+        match=r"line 2 \(id 'kind-train-002'\): unknown field 'Prompt'. Did you mean 'prompt'\?",
+    ):
+        tasks.load_task_file(path)
+    rec = _record(2)
+    rec["candidates"][1]["knd"] = rec["candidates"][1].pop("kind")
+    path = _write(tmp_path, [_record(1), rec])
+    with pytest.raises(
+        ValueError,
+        match=r"line 2 \(id 'kind-train-002'\), candidate 1: unknown field 'knd'. Did you mean 'kind'\?",
+    ):
+        tasks.load_task_file(path)
+
+
+def test_task_file_encoding_and_line_ends(tmp_path):
+    path = _write(tmp_path, [_record(1), _record(2)])
+    raw = path.read_bytes()
+    path.write_bytes(raw + b"\n\n   \n")  # trailing blank lines
+    assert len(tasks.load_task_file(path)) == 2
+    path.write_bytes(raw.replace(b"\n", b"\r\n"))  # CRLF
+    assert len(tasks.load_task_file(path)) == 2
+    # a JSON string may hold U+2028 / U+0085 unescaped: they are not line breaks in JSON lines
+    rec = _record(3, prompt="Two\u2028lines\x85here?")
+    path.write_text(json.dumps(rec, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert tasks.load_task_file(path)[0].prompt == "Two\u2028lines\x85here?"
+    path.write_bytes(raw[:40] + b"\xff" + raw[40:])
+    with pytest.raises(ValueError, match=r"not UTF-8 text \(byte 40, line 1") as err:
+        tasks.load_task_file(path)
+    assert str(err.value).startswith(str(path))
+
+
+def test_duplicate_keys_in_a_line(tmp_path):
+    line = json.dumps(_record(2))[:-1] + ', "label": "harmful"}'
+    path = _write(tmp_path, [_record(1), line])
+    with pytest.raises(
+        ValueError, match=r"line 2 \(id 'kind-train-002'\), field 'label': appears more than once"
+    ):
+        tasks.load_task_file(path)

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,6 +33,7 @@ from alignpro_lite.problems import DiscreteProblem
 from alignpro_lite.train import (
     CHECKPOINT_NAME,
     METRICS_NAME,
+    PREVIOUS_NAME,
     load_checkpoint,
     policy_gradient_loss,
     rloo_advantages,
@@ -381,3 +390,220 @@ def test_environment_rewards_have_mean_R_and_variance_V(teaching, form):
         assert row.var() == pytest.approx(teaching.V[x, c], rel=0.05)
     if form == "tabular":  # sampled answers: rewards are entries of r(x, .)
         assert set(np.unique(rewards[0])) <= set(teaching.r[1])
+
+
+# --------------------------------------------------------------------------- checkpoint files
+def _sigterm_self():
+    """SIGTERM to this process, only while train()'s handler is installed (else pytest dies)."""
+    handler = signal.getsignal(signal.SIGTERM)
+    assert isinstance(getattr(handler, "__self__", None), train_mod._StopSignals), handler
+    signal.raise_signal(signal.SIGTERM)
+
+
+def _kill_at(step_to_kill):
+    def callback(step, row):
+        if step == step_to_kill:
+            raise Killed
+
+    return callback
+
+
+def test_checkpoints_are_checksummed_and_the_previous_one_is_kept(teaching, tmp_path):
+    _run(teaching, out_dir=tmp_path)  # saves at 10, 20, 30
+    for name, step in ((CHECKPOINT_NAME, 30), (PREVIOUS_NAME, 20)):
+        data = (tmp_path / name).read_bytes()
+        record = json.loads((tmp_path / (name + ".sha256")).read_text())
+        assert record == {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data),
+            "step": step,
+        }
+        assert torch.load(tmp_path / name, weights_only=False)["step"] == step  # plain torch files
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _flip_a_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _garbage(path):
+    path.write_bytes(b"not a checkpoint at all")
+
+
+def _drop_checksum_and_garbage(path):  # an "old" checkpoint without a checksum, unreadable
+    path.with_name(path.name + ".sha256").unlink()
+    _garbage(path)
+
+
+@pytest.mark.parametrize(
+    ("damage", "what"),
+    [
+        (_truncate, r"is truncated \(\d+ of \d+ bytes\)"),
+        (_flip_a_byte, "is corrupt .*SHA-256 does not match checkpoint.pt.sha256"),
+        (_garbage, "is truncated"),
+        (_drop_checksum_and_garbage, "cannot be read by torch"),
+    ],
+)
+def test_a_broken_checkpoint_is_named_and_the_previous_one_resumes(
+    teaching, tmp_path, damage, what
+):
+    full = _run(teaching)
+    with pytest.raises(Killed):
+        _run(teaching, out_dir=tmp_path, callback=_kill_at(17))  # saved at 10, then 17
+    damage(tmp_path / CHECKPOINT_NAME)
+    with pytest.warns(train_mod.CheckpointWarning, match=f"{tmp_path / CHECKPOINT_NAME} {what}"):
+        assert load_checkpoint(tmp_path)["step"] == 10
+    with pytest.warns(train_mod.CheckpointWarning, match="checkpoint.prev.pt \\(step 10\\)"):
+        resumed = _run(teaching, out_dir=tmp_path)
+    assert resumed.resumed_from == 10
+    assert _without_seconds(resumed.history) == _without_seconds(full.history)
+    assert torch.equal(resumed.policy.theta, full.policy.theta)
+    # the broken file was replaced, the good previous one kept until then: both good again
+    assert load_checkpoint(tmp_path)["step"] == 30
+    (tmp_path / CHECKPOINT_NAME).unlink()
+    with pytest.warns(train_mod.CheckpointWarning, match="missing"):
+        assert load_checkpoint(tmp_path)["step"] == 20
+
+
+def test_no_good_checkpoint_left_is_a_value_error_naming_the_files(teaching, tmp_path):
+    _run(teaching, out_dir=tmp_path, steps=5)  # one checkpoint (step 5), no previous one
+    _truncate(tmp_path / CHECKPOINT_NAME)
+    with pytest.raises(ValueError, match="checkpoint.pt is truncated.*delete checkpoint.pt") as err:
+        _run(teaching, out_dir=tmp_path, steps=5)
+    assert len(str(err.value).splitlines()) == 1 and "PytorchStreamReader" not in str(err.value)
+    (tmp_path / CHECKPOINT_NAME).unlink()  # what the message says: start again from step 0
+    assert load_checkpoint(tmp_path) is None
+    assert _run(teaching, out_dir=tmp_path, steps=15).resumed_from == 0  # saves at 10 and 15
+    _garbage(tmp_path / CHECKPOINT_NAME)
+    _flip_a_byte(tmp_path / PREVIOUS_NAME)
+    with pytest.raises(
+        ValueError, match="checkpoint.pt is.*; .*checkpoint.prev.pt is corrupt.*delete checkpoint"
+    ):
+        load_checkpoint(tmp_path)
+
+
+def test_old_checkpoint_without_checksum_still_loads(teaching, tmp_path):
+    full = _run(teaching)
+    with pytest.raises(Killed):
+        _run(teaching, out_dir=tmp_path, callback=_kill_at(17))
+    for p in tmp_path.glob("*.sha256"):
+        p.unlink()
+    resumed = _run(teaching, out_dir=tmp_path)
+    assert resumed.resumed_from == 17
+    assert _without_seconds(resumed.history) == _without_seconds(full.history)
+
+
+def test_a_save_cut_between_its_renames_still_resumes(teaching, tmp_path):
+    """Crash after checkpoint.pt was renamed to checkpoint.prev.pt, before its checksum was."""
+    full = _run(teaching)
+    with pytest.raises(Killed):
+        _run(teaching, out_dir=tmp_path, callback=_kill_at(17))
+    os.replace(tmp_path / CHECKPOINT_NAME, tmp_path / PREVIOUS_NAME)  # step 17 data, 10's sum
+    with pytest.warns(train_mod.CheckpointWarning, match="missing"), pytest.raises(Killed):
+        _run(teaching, out_dir=tmp_path, callback=_kill_at(20))  # resumes at 17, saves 20
+    # the next save moved the checksum of step 17 along with its file: 17 is a good fallback
+    _truncate(tmp_path / CHECKPOINT_NAME)
+    with pytest.warns(train_mod.CheckpointWarning, match="truncated"):
+        resumed = _run(teaching, out_dir=tmp_path)
+    assert resumed.resumed_from == 17
+    assert _without_seconds(resumed.history) == _without_seconds(full.history)
+
+
+# --------------------------------------------------------------------------- SIGTERM
+def test_sigterm_saves_the_last_finished_step_and_restores_the_handler(teaching, tmp_path):
+    full = _run(teaching)
+    before = signal.getsignal(signal.SIGTERM)
+
+    def term_at_17(step, row):
+        if step == 17:
+            _sigterm_self()
+
+    with pytest.raises(train_mod.TrainingInterrupted) as err:
+        _run(teaching, out_dir=tmp_path, callback=term_at_17)
+    assert err.value.exit_code == 143 and isinstance(err.value, KeyboardInterrupt)
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert load_checkpoint(tmp_path)["step"] == 17
+    resumed = _run(teaching, out_dir=tmp_path)
+    assert _without_seconds(resumed.history) == _without_seconds(full.history)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_sigterm_during_a_save_waits_for_the_save(teaching, tmp_path, monkeypatch):
+    save = train_mod._save_checkpoint
+
+    def save_then_term(out_dir, state, keep_previous):
+        save(out_dir, state, keep_previous)
+        if state["step"] == 10:
+            _sigterm_self()  # arrives inside the save: held back until it is complete
+
+    monkeypatch.setattr(train_mod, "_save_checkpoint", save_then_term)
+    with pytest.raises(train_mod.TrainingInterrupted):
+        _run(teaching, out_dir=tmp_path)
+    assert load_checkpoint(tmp_path)["step"] == 10
+    assert not (tmp_path / PREVIOUS_NAME).exists()  # not saved twice
+
+
+_CHILD = """
+import sys, time
+sys.path.insert(0, sys.argv[3])
+from alignpro_lite import teaching_problem
+from alignpro_lite.policies import DiscreteEnvironment, one_thread
+from alignpro_lite.train import TrainingInterrupted
+from test_train import _run
+
+problem = teaching_problem()
+env, calls = DiscreteEnvironment(problem), []
+
+def slow_step_13(batch, actions, rng):
+    calls.append(1)
+    rewards = env(batch, actions, rng)  # the step's randomness is already drawn
+    if len(calls) == 13:
+        open(sys.argv[2], "w").close()  # tell the test: kill me now
+        time.sleep(120)
+    return rewards
+
+try:
+    with one_thread():
+        _run(problem, out_dir=sys.argv[1], reward_fn=slow_step_13)
+except TrainingInterrupted as err:
+    sys.exit(err.exit_code)
+"""
+
+
+def test_sigterm_to_a_training_process_saves_and_resumes_exactly(teaching, tmp_path):
+    """A real ``kill`` (SIGTERM) in the middle of step 13: steps 1-12 are saved, and the
+    resumed run reproduces an uninterrupted one bit for bit."""
+    full = _run(teaching)
+    out, ready = tmp_path / "run", tmp_path / "ready"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(out), str(ready), str(Path(__file__).parent)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the child never reached step 13"
+            time.sleep(0.05)
+        assert load_checkpoint(out)["step"] == 10  # the first periodic checkpoint
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    assert load_checkpoint(out)["step"] == 12
+    resumed = _run(teaching, out_dir=out)
+    assert resumed.resumed_from == 12
+    assert _without_seconds(resumed.history) == _without_seconds(full.history)
+    assert torch.equal(resumed.policy.theta, full.policy.theta)

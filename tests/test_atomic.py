@@ -1,0 +1,95 @@
+"""Outputs as a set: a command's files change together or not at all (alignpro_lite.atomic)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from alignpro_lite import atomic
+from alignpro_lite.atomic import check_out_dir, staged_dir
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _leftovers(parent):
+    return [p.name for p in parent.iterdir() if ".tmp-" in p.name]
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_swap_replaces_the_set_keeps_other_files_drops_stale_ones(tmp_path, monkeypatch, exchange):
+    if not exchange:
+        monkeypatch.setattr(atomic, "_rename_exchange", lambda a, b: False)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.csv").write_text("old a")
+    (out / "b.csv").write_text("old b")  # of this command's set, not written this time
+    (out / "notes.txt").write_text("mine")  # not of this command's set
+    (out / "sub").mkdir()
+    (out / "sub" / "x").write_text("kept")
+    with staged_dir(out, owned=("a.csv", "b.csv")) as tmp:
+        (tmp / "a.csv").write_text("new a")
+    assert _snapshot(out) == {
+        out.joinpath("a.csv").relative_to(out): b"new a",
+        out.joinpath("notes.txt").relative_to(out): b"mine",
+        out.joinpath("sub", "x").relative_to(out): b"kept",
+    }
+    assert _leftovers(tmp_path) == []
+
+
+def test_an_error_before_the_swap_leaves_the_folder_byte_identical(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.csv").write_text("old a")
+    (out / "b.png").write_bytes(b"old b")
+    before = _snapshot(out)
+    with pytest.raises(RuntimeError), staged_dir(out, owned=("a.csv", "b.png")) as tmp:
+        (tmp / "a.csv").write_text("new a")
+        raise RuntimeError("the second file failed")
+    assert _snapshot(out) == before
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_new_folder_is_created_with_its_parents(tmp_path):
+    out = tmp_path / "deep" / "er" / "out"
+    with staged_dir(out) as tmp:
+        (tmp / "f").write_text("1")
+    assert (out / "f").read_text() == "1"
+    assert _leftovers(out.parent) == []
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda p: str(p / "file.txt"), "existing file"),
+        (lambda p: "", "empty"),
+        (lambda p: "   ", "empty"),
+        (lambda p: str(p / "out"), "is a folder"),  # a file of the set is a folder there
+    ],
+)
+def test_check_out_dir_errors_name_the_flag(tmp_path, make, match):
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "out" / "sweep.png").mkdir(parents=True)
+    with pytest.raises(ValueError, match=match) as err:
+        check_out_dir(make(tmp_path), names=("sweep.png",))
+    assert str(err.value).startswith("--out")
+
+
+def test_check_out_dir_refuses_a_read_only_folder(tmp_path, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.geteuid() == 0:  # root may write anywhere: pretend the permission bits bind
+        real = os.access
+        monkeypatch.setattr(
+            atomic.os, "access", lambda p, mode: False if str(p) == str(ro) else real(p, mode)
+        )
+    try:
+        with pytest.raises(ValueError, match="not writable"):
+            check_out_dir(ro)
+        with pytest.raises(ValueError, match="cannot write in"):
+            check_out_dir(ro / "new")
+    finally:
+        ro.chmod(0o755)
