@@ -10,13 +10,23 @@ The closed-form optimum is ``rho*(x'|x) ∝ rho_sft(x'|x) exp(R(x,x')/λ)``.
     pi  = apl.induced_policy(rho, pi_F)           # (n_x, n_y)
     kl  = apl.kl_divergence(p, q)                 # reduces the last axis
 
-Modules that need torch/transformers (``lm``, ``rewards``, ``estimate``, ``train``) are
-imported on first use, so the discrete notebooks start instantly.
+The package's folders follow the course; layers point one way
+(``exact`` ← ``llm`` ← ``learn`` ← ``experiment`` ← ``cli``; ``ui`` beside them)::
+
+    apl.exact        the closed form on finite prompt sets            (notebooks 01–02)
+    apl.llm          the frozen LLM, rewards, tasks, R̂ tables          (notebook 03)
+    apl.learn        the training loop, prompters, reward model       (notebooks 04–05)
+    apl.experiment   Align-Pro vs RLHF: runs, evaluation, report      (notebook 06)
+    apl.ui           figures and λ dashboards
+    apl.exercises    the checked exercises of every notebook
+
+``import alignpro_lite`` does not import torch: ``llm``, ``learn`` and ``experiment`` load
+their modules on first use.
 """
 
-from alignpro_lite import exercises, plots, widgets  # noqa: E402
-from alignpro_lite.config import cache_dir, data_dir, fast_mode, get_device, setup
-from alignpro_lite.discrete import (
+from alignpro_lite import config, exact, exercises, experiment, learn, llm, ui
+from alignpro_lite.config import Setup, cache_dir, data_dir, fast_mode, get_device, prepare
+from alignpro_lite.exact.discrete import (
     BoundTerms,
     VarianceSplit,
     dataset_reward_variance,
@@ -36,45 +46,44 @@ from alignpro_lite.discrete import (
     suboptimality_bound,
     total_variation,
 )
-from alignpro_lite.problems import DiscreteProblem, load_problem, random_problem, teaching_problem
-from alignpro_lite.rewards import get_reward, weighted_sum
-from alignpro_lite.sweep import lam_grid, sweep_metrics
-from alignpro_lite.tasks import TASKS, load_task
-
-_LAZY_MODULES = {
-    "lm",
-    "estimate",
-    "train",
-    "policies",
-    "semantics",
-    "reward_model",
-    "generative",
-    "evaluate",
-    "overopt",
-    "tables",
-    "experiment",
-}
+from alignpro_lite.exact.problems import (
+    DiscreteProblem,
+    load_problem,
+    random_problem,
+    teaching_problem,
+)
+from alignpro_lite.exact.sweep import lam_grid, sweep_metrics
+from alignpro_lite.llm.rewards import get_reward, weighted_sum
+from alignpro_lite.llm.tasks import TASKS, load_task
+from alignpro_lite.ui.widgets import bound_dashboard, lam_dashboard
 
 
-def __getattr__(name: str):
-    """Torch-backed submodules (``apl.lm``, ``apl.train``, ...) load on first use."""
-    if name in _LAZY_MODULES:
-        import importlib
-
-        return importlib.import_module(f"alignpro_lite.{name}")
-    raise AttributeError(f"module 'alignpro_lite' has no attribute {name!r}")
+def setup(seed: int = 0, *, plots: bool = True, device: str | None = None) -> Setup:
+    """The first cell of every notebook: seed everything, set the plot style, pick the device
+    and report fast mode (``ALIGNPRO_FAST=1``). Returns a :class:`~alignpro_lite.config.Setup`
+    so a notebook can branch on ``cfg.fast``."""
+    cfg = prepare(seed, device=device)
+    if plots:
+        ui.plots.set_style()
+    return cfg
 
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "config",
+    "exact",
+    "exercises",
+    "experiment",
+    "learn",
+    "llm",
+    "ui",
+    "bound_dashboard",
+    "lam_dashboard",
     "TASKS",
     "get_reward",
     "load_task",
     "weighted_sum",
-    "exercises",
-    "plots",
-    "widgets",
     "BoundTerms",
     "DiscreteProblem",
     "VarianceSplit",

@@ -1,6 +1,7 @@
-"""One setup cell for every notebook: seeds, plot style, device, fast mode, paths.
+"""Settings every layer shares: seeds, torch threads, device, fast mode, paths (no plotting).
 
-``apl.setup()`` is the first call of each notebook (nbdev/fastbook habit). The single
+``apl.setup()`` (this module's :func:`prepare` plus the plot style of :mod:`alignpro_lite.ui.plots`)
+is the first call of each notebook (nbdev/fastbook habit). The single
 fast-mode switch is the environment variable ``ALIGNPRO_FAST`` (``1`` = shrink the work,
 as CI does); everything that can be long reads :func:`fast_mode`.
 """
@@ -63,9 +64,35 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _one_torch_thread() -> None:
-    """Fast mode (CI) runs torch on one thread: on a shared 2-core machine two torch threads
-    fight each other, and one was measured 3-10x faster for this package's small models."""
+class threads:
+    """``with threads(n):`` run torch on ``n`` threads (``None``: leave as is), restored after.
+
+    The one place the package sets torch's thread count. On a busy 2-core machine one thread
+    can be ~10x faster than two (threads spin-wait on each other); on an idle one, two are
+    ~1.6x faster. Fast mode (CI) runs on one thread. Measure, then choose.
+    """
+
+    def __init__(self, n: int | None) -> None:
+        if n is not None and (isinstance(n, bool) or int(n) != n or n < 1):
+            raise ValueError(f"threads must be an integer >= 1 or None, got {n!r}.")
+        self.n = None if n is None else int(n)
+
+    def __enter__(self):
+        import torch
+
+        self.old = torch.get_num_threads()
+        if self.n is not None:
+            torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.old)
+
+
+def _fast_mode_threads() -> None:
+    """Fast mode (CI) runs torch on one thread for the rest of the process (see :class:`threads`)."""
     try:
         import torch
     except ImportError:
@@ -87,16 +114,38 @@ class Setup:
         return f"alignpro-lite | seed={self.seed} | mode={mode} | device={self.device} | data={self.data}"
 
 
-def setup(seed: int = 0, *, plots: bool = True, device: str | None = None) -> Setup:
-    """Seed everything, set the plot style, pick the device and report fast mode.
+def prepare(seed: int = 0, *, device: str | None = None) -> Setup:
+    """Seed everything, pick the device and apply fast mode (no plotting: see ``apl.setup``).
 
     Returns a :class:`Setup` so a notebook can branch on ``cfg.fast``.
     """
     seed_everything(seed)
     if fast_mode():
-        _one_torch_thread()
-    if plots:
-        from alignpro_lite.plotting import set_style
-
-        set_style()
+        _fast_mode_threads()
     return Setup(seed=seed, fast=fast_mode(), device=get_device(device), data=data_dir())
+
+
+def lazy_package(package: str, submodules: tuple[str, ...], exports: dict[str, str] | None = None):
+    """``(__getattr__, __dir__)`` for a sub-package whose modules need torch.
+
+    ``apl.llm.lm`` imports ``alignpro_lite.llm.lm`` on first use, so ``import alignpro_lite``
+    stays torch-free; ``exports`` maps a name to the submodule that defines it (``train_run`` →
+    ``runs``). Every name shows in ``dir()`` and tab completion; an unknown name raises
+    ``AttributeError`` like any module.
+    """
+    import importlib
+
+    exports = dict(exports or {})
+
+    def __getattr__(name: str):
+        if name in submodules:
+            return importlib.import_module(f"{package}.{name}")
+        if name in exports:
+            return getattr(importlib.import_module(f"{package}.{exports[name]}"), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        module = importlib.import_module(package)
+        return sorted(set(vars(module)) | set(submodules) | set(exports))
+
+    return __getattr__, __dir__

@@ -4,7 +4,7 @@
     python benchmarks/bench_sampling.py --quick    # 8 x 16, batch 1/4/8, no cold load
     python benchmarks/bench_sampling.py --threads 1   # often faster on an oversubscribed CPU
 
-Prints new tokens per second of :func:`alignpro_lite.lm.sample_ids` at batch sizes 1, 8 and 32
+Prints new tokens per second of :func:`alignpro_lite.llm.lm.sample_ids` at batch sizes 1, 8 and 32
 with the same total work for each (every sequence is forced to exactly ``max_new_tokens`` new
 tokens with ``min_new_tokens``, and the tokens are counted from the returned ids, not assumed),
 then the load time of the embedded SmolLM2 cold (dequantising the GGUF into an empty

@@ -34,7 +34,7 @@ def random_init_model(config_dir: Path, out: Path) -> Path:
 
 def toy_reward():
     """Reward = share of words in the answer that are 'kind' (cheap, any device, learnable)."""
-    from alignpro_lite.rewards import as_reward
+    from alignpro_lite.llm.rewards import as_reward
 
     kind = {"thank", "thanks", "please", "kind", "happy", "glad", "great", "good", "love", "help"}
 
@@ -59,8 +59,8 @@ def main() -> None:
 
     from alignpro_lite import experiment as E
     from alignpro_lite.config import get_device
-    from alignpro_lite.lm import load_causal_lm
-    from alignpro_lite.tasks import load_task
+    from alignpro_lite.llm.lm import load_causal_lm
+    from alignpro_lite.llm.tasks import load_task
 
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))
     name = "smollm2-135m-instruct"
@@ -92,7 +92,7 @@ def main() -> None:
         env.reward = reward  # both environments score with .reward(prompts, responses)
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        from alignpro_lite.train import train
+        from alignpro_lite.learn.train import train
 
         t0 = time.perf_counter()
         res = train(

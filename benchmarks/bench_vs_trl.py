@@ -11,7 +11,7 @@ same KL weight beta = 0.05 to the frozen model: the defaults of ``RunConfig`` (r
 one generation per optimiser step. Each side runs in its own subprocess (so peak RSS is its
 own), on the same machine, one after the other. "Reward after N" is measured identically for
 both: 2 answers to each of the first 12 kindness TEST prompts from the trained model with
-:func:`alignpro_lite.lm.generate` (fixed seed), scored by the same reward.
+:func:`alignpro_lite.llm.lm.generate` (fixed seed), scored by the same reward.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import time
 
 def _defaults():
     """The RLHF baseline's defaults (the shipped full run's configuration)."""
-    from alignpro_lite.experiment import RunConfig
+    from alignpro_lite.experiment.runs import RunConfig
 
     d = RunConfig(method="rlhf", task="kindness")
     return d.batch_size, d.k, d.answer_tokens, d.temperature, d.lr, d.lam, d.lora_r
@@ -40,9 +40,9 @@ def _eval_reward(model, tok) -> float:
     import numpy as np
     import torch
 
-    from alignpro_lite.lm import generate
-    from alignpro_lite.rewards import get_reward
-    from alignpro_lite.tasks import load_task
+    from alignpro_lite.llm.lm import generate
+    from alignpro_lite.llm.rewards import get_reward
+    from alignpro_lite.llm.tasks import load_task
 
     xs = [p.prompt for p in load_task("kindness", "test")[:12]]
     with torch.no_grad():
@@ -55,10 +55,10 @@ def _eval_reward(model, tok) -> float:
 def run_ours(steps: int) -> dict:
     import torch
 
-    from alignpro_lite.experiment import RunConfig, build_run
-    from alignpro_lite.lm import load_causal_lm
-    from alignpro_lite.tasks import load_task
-    from alignpro_lite.train import train
+    from alignpro_lite.experiment.runs import RunConfig, build_run
+    from alignpro_lite.learn.train import train
+    from alignpro_lite.llm.lm import load_causal_lm
+    from alignpro_lite.llm.tasks import load_task
 
     model, tok = load_causal_lm()
     cfg = RunConfig(method="rlhf", task="kindness", lam=BETA, steps=steps, batch_size=BATCH, k=K,
@@ -81,9 +81,9 @@ def run_trl(steps: int) -> dict:
     from transformers import TrainerCallback
     from trl import RLOOConfig, RLOOTrainer
 
-    from alignpro_lite.lm import load_causal_lm
-    from alignpro_lite.rewards import get_reward
-    from alignpro_lite.tasks import load_task
+    from alignpro_lite.llm.lm import load_causal_lm
+    from alignpro_lite.llm.rewards import get_reward
+    from alignpro_lite.llm.tasks import load_task
 
     model, tok = load_causal_lm()
     reward = get_reward("kindness")

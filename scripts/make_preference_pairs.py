@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from alignpro_lite.config import data_dir, seed_everything
-from alignpro_lite.rewards import get_reward
-from alignpro_lite.tasks import load_task
+from alignpro_lite.llm.rewards import get_reward
+from alignpro_lite.llm.tasks import load_task
 
 SEED = 0
 TASK_SPLIT = "test"  # the kindness prompts answered (all their candidates)
@@ -65,7 +65,7 @@ def folds(prompt_ids: list[str]) -> dict[str, int]:
 
 def generate_answers() -> list[dict]:
     """Sample ``N_ANSWERS`` answers to every candidate: one batched ``generate`` call."""
-    from alignpro_lite.lm import generate, load_causal_lm
+    from alignpro_lite.llm.lm import generate, load_causal_lm
 
     prompts = load_task("kindness", TASK_SPLIT)
     fold = folds([p.id for p in prompts])
@@ -142,8 +142,8 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 def write_embeddings(answers: list[dict]) -> None:
-    from alignpro_lite.reward_model import EMBEDDINGS_FILE, save_embeddings
-    from alignpro_lite.semantics import embed
+    from alignpro_lite.learn.reward_model import EMBEDDINGS_FILE, save_embeddings
+    from alignpro_lite.llm.semantics import embed
 
     texts = sorted({a["prompt"] for a in answers} | {a["answer"] for a in answers})
     save_embeddings(out_dir() / EMBEDDINGS_FILE, texts, embed(texts))
@@ -151,7 +151,7 @@ def write_embeddings(answers: list[dict]) -> None:
 
 
 def train_head() -> None:
-    from alignpro_lite.reward_model import (
+    from alignpro_lite.learn.reward_model import (
         HEAD_FILE,
         METRICS_FILE,
         evaluate_reward_model,
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only-data", action="store_true", help="stop before the embeddings")
     args = parser.parse_args(argv)
     seed_everything(SEED)
-    from alignpro_lite.reward_model import ANSWERS_FILE, PAIRS_FILE
+    from alignpro_lite.learn.reward_model import ANSWERS_FILE, PAIRS_FILE
 
     answers_path = out_dir() / ANSWERS_FILE
     if args.skip_generation:

@@ -10,10 +10,10 @@ Every prompt below was written for alignpro-lite. Each gets six candidate rewrit
 * candidate 5: one hand-written rewrite that CHANGES the question (``kind = "bad"``): a different
   topic or intent, chosen so it can win the reward without helping the user (a cheerful card
   instead of advice on a hurt friendship; the largest city instead of the capital), or so it
-  turns a benign request into a harmful one. Semantic preservation (``alignpro_lite.semantics``)
+  turns a benign request into a harmful one. Semantic preservation (``alignpro_lite.llm.semantics``)
   is what catches these.
 
-The schema is documented in ``data/tasks/README.md`` and checked by ``alignpro_lite.tasks``.
+The schema is documented in ``data/tasks/README.md`` and checked by ``alignpro_lite.llm.tasks``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 @pytest.fixture(scope="session")
 def smol():
     """The embedded SmolLM2, loaded once per session (builds the cache the first time, ~35 s)."""
-    from alignpro_lite.lm import load_causal_lm
+    from alignpro_lite.llm.lm import load_causal_lm
 
     mp = pytest.MonkeyPatch()
     for k, v in OFFLINE.items():
@@ -21,6 +21,6 @@ def smol():
 @pytest.fixture(scope="session")
 def tiny_path(tmp_path_factory):
     """A tiny random causal LM (SmolLM2's tokenizer) for fast loop-mechanics tests, built once."""
-    from alignpro_lite.generative import tiny_causal_lm
+    from tiny_model import tiny_causal_lm
 
     return tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "lm")

@@ -189,7 +189,7 @@ def test_sweep_bad_values_leave_old_outputs_byte_identical(old_sweep, capsys, ar
 
 def test_sweep_is_atomic_as_a_set(old_sweep, capsys, monkeypatch):
     """A failure while writing the 4th file keeps all 4 old files, not 3 new + 1 old."""
-    from alignpro_lite import plots
+    from alignpro_lite.ui import plots
 
     before = _snapshot(old_sweep)
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import alignpro_lite as apl
-from alignpro_lite import discrete
+from alignpro_lite.exact import discrete
 
 SETTINGS = settings(max_examples=60, deadline=None)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from alignpro_lite import discrete
-from alignpro_lite.estimate import PromptValueEstimate, estimate_prompt_values
+from alignpro_lite.exact import discrete
+from alignpro_lite.llm.estimate import PromptValueEstimate, estimate_prompt_values
 
 ANSWERS = ["no.", "maybe.", "yes!", "gladly!"]
 # pi_F(y | x') for each rewrite text x' (known, so R is known exactly)

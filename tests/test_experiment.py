@@ -15,9 +15,12 @@ import torch
 
 from alignpro_lite import experiment as E
 from alignpro_lite.cli import main
-from alignpro_lite.lm import load_causal_lm
-from alignpro_lite.policies import one_thread
-from alignpro_lite.train import load_checkpoint
+from alignpro_lite.experiment import evaluate as EV
+from alignpro_lite.experiment import report as RP
+from alignpro_lite.experiment import runs as RN
+from alignpro_lite.learn.policies import one_thread
+from alignpro_lite.learn.train import load_checkpoint
+from alignpro_lite.llm.lm import load_causal_lm
 
 XS = ["hello kind cat", "why is the sky blue", "tell my sister", "how do i help"]
 
@@ -139,7 +142,7 @@ def test_gap_is_nan_when_rlhf_does_not_beat_noft():
 
 
 def test_wilson_interval():
-    lo, hi = E._wilson(0.5, 100)
+    lo, hi = EV._wilson(0.5, 100)
     assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
 
 
@@ -148,7 +151,7 @@ def test_report_on_two_tiny_runs(tiny_path, tmp_path):
     for method in ("align-pro", "rlhf"):
         _run(_cfg(tiny_path, method, steps=1), tmp_path / method)
     model, tok = load_causal_lm(str(tiny_path), device="cpu")
-    tables = E.report([tmp_path / "align-pro", tmp_path / "rlhf"], tmp_path / "rep", n_samples=1,
+    tables = E.write_report([tmp_path / "align-pro", tmp_path / "rlhf"], tmp_path / "rep", n_samples=1,
                       model=model, tok=tok, progress=False)  # fmt: skip
     s = tables["summary"]
     assert list(s["method"]) == ["NoFT", "Align-Pro", "RLHF"] and (s["n_prompts"] == 30).all()
@@ -175,14 +178,14 @@ def test_report_on_two_tiny_runs(tiny_path, tmp_path):
         raise RuntimeError("failed while drawing")
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(E, "plot_training", broken)
+        mp.setattr(RP, "plot_training", broken)
         with pytest.raises(RuntimeError):
-            E.report([tmp_path / "align-pro", tmp_path / "rlhf"], rep, n_samples=1,
+            E.write_report([tmp_path / "align-pro", tmp_path / "rlhf"], rep, n_samples=1,
                      model=model, tok=tok, progress=False)  # fmt: skip
     assert {p.name: p.read_bytes() for p in rep.iterdir()} == before
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
     # ... and a new report replaces the whole set: no stale win rates beside a judge-less report
-    E.report([tmp_path / "align-pro", tmp_path / "rlhf"], rep, n_samples=1, judge=False,
+    E.write_report([tmp_path / "align-pro", tmp_path / "rlhf"], rep, n_samples=1, judge=False,
              model=model, tok=tok, progress=False)  # fmt: skip
     assert (rep / "samples.csv").is_file() and not (rep / "win_rates.csv").exists()
 
@@ -243,8 +246,9 @@ def _no_model(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a model was loaded before the arguments were checked")
 
-    monkeypatch.setattr(E, "_load_model", boom)
-    monkeypatch.setattr(E, "evaluate", boom)
+    monkeypatch.setattr(RN, "_load_model", boom)
+    monkeypatch.setattr(RP, "_load_model", boom)
+    monkeypatch.setattr(RP, "evaluate_runs", boom)
 
 
 def _one_error_line(capsys) -> str:
@@ -328,7 +332,7 @@ def test_report_checks_metrics_csv_before_evaluating(tmp_path, monkeypatch, caps
     _no_model(monkeypatch)
     run = _run_folder(tmp_path / "r", metrics=metrics)
     with pytest.raises(ValueError, match=match) as err:
-        E.report([run], tmp_path / "rep", progress=False)
+        E.write_report([run], tmp_path / "rep", progress=False)
     assert str(run / "metrics.csv") in str(err.value)
     assert main(["report", str(run), "--out", str(tmp_path / "rep")]) == 2
     line = _one_error_line(capsys)
@@ -400,7 +404,7 @@ def test_cli_train_names_a_broken_file_in_out(tmp_path, monkeypatch, capsys, fil
 def _fake_train_run(interrupt):
     """``train_run`` that trains a tabular prompter and is interrupted at step 7."""
     from alignpro_lite import teaching_problem
-    from alignpro_lite.policies import train_tabular
+    from alignpro_lite.learn.policies import train_tabular
 
     def callback(step, row):
         if step == 7:
@@ -414,7 +418,7 @@ def _fake_train_run(interrupt):
 
 
 def _sigterm():
-    from alignpro_lite.train import _StopSignals
+    from alignpro_lite.learn.train import _StopSignals
 
     handler = signal.getsignal(signal.SIGTERM)  # only while train()'s handler is installed
     assert isinstance(getattr(handler, "__self__", None), _StopSignals), handler
@@ -431,7 +435,7 @@ def _ctrl_c():
 def test_cli_train_interrupted_saves_and_says_so(
     tmp_path, monkeypatch, capsys, interrupt, code, how
 ):
-    monkeypatch.setattr(E, "train_run", _fake_train_run(interrupt))
+    monkeypatch.setattr(RN, "train_run", _fake_train_run(interrupt))
     out = tmp_path / "run"
     assert main([*TRAIN, "--out", str(out)]) == code
     line = _one_error_line(capsys)
@@ -442,12 +446,12 @@ def test_cli_train_interrupted_saves_and_says_so(
 def test_cli_train_warns_in_one_line_and_resumes_from_the_previous_checkpoint(
     tmp_path, monkeypatch, capsys
 ):
-    monkeypatch.setattr(E, "train_run", _fake_train_run(_ctrl_c))
+    monkeypatch.setattr(RN, "train_run", _fake_train_run(_ctrl_c))
     out = tmp_path / "run"
     assert main([*TRAIN, "--out", str(out)]) == 130  # checkpoints at 5 and 7
     capsys.readouterr()
     (out / "checkpoint.pt").write_bytes(b"")
-    monkeypatch.setattr(E, "train_run", _fake_train_run(lambda: None))
+    monkeypatch.setattr(RN, "train_run", _fake_train_run(lambda: None))
     assert main([*TRAIN, "--out", str(out)]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("alignpro-lite: warning: ")

@@ -80,7 +80,7 @@ def test_sweep_arguments(tmp_path_factory, capsys, opts, random):
     )
 )  # fmt: skip
 def test_estimate_arguments(tmp_path_factory, capsys, monkeypatch, opts):
-    from alignpro_lite import lm
+    from alignpro_lite.llm import lm
 
     def sentinel(*args, **kwargs):
         raise ReachedWork
@@ -111,7 +111,7 @@ def test_estimate_arguments(tmp_path_factory, capsys, monkeypatch, opts):
     method=st.sampled_from(["align-pro", "rlhf"]),
 )  # fmt: skip
 def test_train_arguments(tmp_path_factory, capsys, monkeypatch, opts, method):
-    from alignpro_lite import experiment
+    from alignpro_lite.experiment import runs as experiment  # where `train` finds train_run
 
     def sentinel(cfg, out, **kwargs):
         for name in ("lam", "lr", "mu", "temperature"):

@@ -3,7 +3,7 @@
 Hypothesis mutates valid files (drop / rename keys, wrong types, NaN/inf, negatives, huge
 numbers, empty lists, booleans, nulls, nested garbage, broken bytes), writes them to a temp
 file and loads them with :func:`alignpro_lite.load_problem`, with ``alignpro-lite sweep`` and
-(tables) with :func:`alignpro_lite.tables.load_task_table`. The property: either a one-line
+(tables) with :func:`alignpro_lite.llm.tables.load_task_table`. The property: either a one-line
 ``ValueError`` that names the file (CLI: exit code 2 and exactly one line on stderr) or a valid
 result with no NaN/inf in it (CLI: in any CSV it wrote); never another exception.
 
@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import alignpro_lite as apl
-from alignpro_lite import tables
 from alignpro_lite.cli import main
+from alignpro_lite.llm import tables
 
 FUZZ = settings(
     derandomize=True,

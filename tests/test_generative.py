@@ -1,7 +1,7 @@
 """LoRA prompter / responder policies on a shared causal LM (generative.py).
 
 Loop mechanics run on a tiny randomly initialised Llama with a word-level tokenizer
-(:func:`alignpro_lite.generative.tiny_causal_lm`, ~0.1 s per step); one slow smoke test runs
+(``tests/tiny_model.py``, ~0.1 s per step); one slow smoke test runs
 the real embedded SmolLM2 through the whole Align-Pro environment.
 """
 
@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from alignpro_lite import generative as G
-from alignpro_lite.lm import load_causal_lm
-from alignpro_lite.policies import one_thread
-from alignpro_lite.train import train
+from alignpro_lite.learn import generative as G
+from alignpro_lite.learn.policies import one_thread
+from alignpro_lite.learn.train import train
+from alignpro_lite.llm import lora
+from alignpro_lite.llm.lm import load_causal_lm
 
 XS = ["hello kind cat", "why is the sky blue", "tell my sister", "how do i help"]
 TARGET = {"kind", "nice", "good", "thanks", "please"}
@@ -52,7 +53,7 @@ def _mean_toy(policy, n=32, seed=5) -> float:
 @pytest.mark.parametrize("kind", ["prompter", "responder"])
 def test_policy_learns_toy_reward(tiny, kind):
     model, tok = tiny
-    model = G.add_lora(model, kind, G.LoRASpec(r=4, alpha=8))
+    model = lora.add_lora(model, kind, lora.LoRASpec(r=4, alpha=8))
     cls = G.PrompterPolicy if kind == "prompter" else G.ResponderPolicy
     policy = cls(model, tok, adapter=kind, max_new_tokens=6, temperature=1.0)
     before = _mean_toy(policy)
@@ -68,8 +69,8 @@ def test_policy_learns_toy_reward(tiny, kind):
 
 def test_policy_parameters_are_its_lora_only(tiny):
     model, tok = tiny
-    model = G.add_lora(model, "first")
-    model = G.add_lora(model, "second")
+    model = lora.add_lora(model, "first")
+    model = lora.add_lora(model, "second")
     pa = G.ResponderPolicy(model, tok, adapter="first")
     names = list(pa.state_dict())
     assert names and all("lora_" in n and ".first." in n for n in names)
@@ -83,7 +84,7 @@ def test_logprob_is_the_sampling_distribution(tiny):
     """token_logprobs at T equals the sum of log softmax(logits/T) from a plain forward pass,
     and does not depend on left padding or batch composition."""
     model, tok = tiny
-    model = G.add_lora(model, "p")
+    model = lora.add_lora(model, "p")
     policy = G.ResponderPolicy(model, tok, adapter="p", max_new_tokens=5, temperature=0.7)
     with torch.no_grad():
         a = policy.sample(XS[:2], 2, torch.Generator().manual_seed(0))
@@ -101,7 +102,7 @@ def test_logprob_is_the_sampling_distribution(tiny):
 def test_repeated_prompts_get_independent_samples(tiny):
     """Two identical rewrites must not get the same answer (the RLOO baseline needs variation);
     the first copy is exactly what sample_ids draws for that text."""
-    from alignpro_lite.lm import sample_ids
+    from alignpro_lite.llm.lm import sample_ids
 
     model, tok = tiny
     kw = dict(max_new_tokens=6, temperature=1.0, top_p=1.0, progress=False)
@@ -115,26 +116,26 @@ def test_repeated_prompts_get_independent_samples(tiny):
 
 def test_copy_save_load_lora_roundtrip(tiny, tmp_path):
     model, tok = tiny
-    model = G.add_lora(model, "src")
+    model = lora.add_lora(model, "src")
     with torch.no_grad():
-        for _, p in G._lora_params(model, "src").items():
+        for _, p in lora.lora_params(model, "src").items():
             p.add_(0.1)
-    G.save_lora(model, "src", tmp_path / "ad")
-    model = G.add_lora(model, "dst")
-    G.copy_lora(model, "src", "dst")
-    model = G.load_lora(model, tmp_path / "ad", "loaded")
-    src, dst, loaded = (G._lora_params(model, n) for n in ("src", "dst", "loaded"))
+    lora.save_lora(model, "src", tmp_path / "ad")
+    model = lora.add_lora(model, "dst")
+    lora.copy_lora(model, "src", "dst")
+    model = lora.load_lora(model, tmp_path / "ad", "loaded")
+    src, dst, loaded = (lora.lora_params(model, n) for n in ("src", "dst", "loaded"))
     for n, p in src.items():
         assert torch.equal(p, dst[n.replace(".src.", ".dst.")])
         assert torch.equal(p, loaded[n.replace(".src.", ".loaded.")])
     with pytest.raises(ValueError, match="no LoRA adapter"):
-        G.load_lora(model, tmp_path, "x")
+        lora.load_lora(model, tmp_path, "x")
 
 
 def test_frozen_environment_answers_with_adapters_disabled(tiny):
     """pi_F ignores the prompter's weights; reward = r(x, y) - mu (1 - sim(x, x'))."""
     model, tok = tiny
-    model = G.add_lora(model, "prompter")
+    model = lora.add_lora(model, "prompter")
     policy = G.PrompterPolicy(model, tok, max_new_tokens=4, temperature=1.0)
     env = G.FrozenLLMEnvironment(
         model,
@@ -149,7 +150,7 @@ def test_frozen_environment_answers_with_adapters_disabled(tiny):
     r1 = env(XS, a, np.random.default_rng(0))
     ys1 = env.last["answers"]
     with torch.no_grad():
-        for _, p in G._lora_params(model, "prompter").items():
+        for _, p in lora.lora_params(model, "prompter").items():
             p.add_(1.0)  # a very different prompter: the frozen model must not change
     r2 = env(XS, a, np.random.default_rng(0))
     assert ys1 == env.last["answers"]
@@ -160,7 +161,7 @@ def test_frozen_environment_answers_with_adapters_disabled(tiny):
 
 def test_sft_lowers_the_rewrite_loss(tiny):
     model, tok = tiny
-    model = G.add_lora(model, "sft")
+    model = lora.add_lora(model, "sft")
     pairs = [(x, "please " + x) for x in XS]
     curve = G.sft_prompter(model, tok, pairs, steps=15, batch_size=4, lr=2e-2, progress=False)
     assert list(curve.columns) == ["step", "loss", "tokens"]
@@ -171,7 +172,7 @@ def test_bad_arguments(tiny):
     model, tok = tiny
     with pytest.raises(ValueError, match="no LoRA adapter"):
         G.ResponderPolicy(model, tok)  # no peft yet
-    model = G.add_lora(model, "rlhf")
+    model = lora.add_lora(model, "rlhf")
     with pytest.raises(ValueError, match="temperature"):
         G.ResponderPolicy(model, tok, temperature=0)
     with pytest.raises(ValueError, match="reference adapter"):
@@ -181,7 +182,7 @@ def test_bad_arguments(tiny):
     with pytest.raises(ValueError, match="pairs is empty"):
         G.sft_prompter(model, tok, [], adapter="rlhf")
     with pytest.raises(ValueError, match="rank"):
-        G.LoRASpec(r=0).config()
+        lora.LoRASpec(r=0).config()
     assert G.clean_rewrite(' "Please be kind."  ') == "Please be kind."
 
 
@@ -195,10 +196,10 @@ def smollm():
 def test_smollm_align_pro_step_end_to_end(smollm):
     """One Align-Pro step on SmolLM2: rewrites, frozen answers, real kindness reward, MiniLM
     preservation, KL against rho_sft = the un-tuned instruct model."""
-    from alignpro_lite.rewards import get_reward
+    from alignpro_lite.llm.rewards import get_reward
 
     model, tok = smollm
-    model = G.add_lora(model, "prompter_smoke")
+    model = lora.add_lora(model, "prompter_smoke")
     policy = G.PrompterPolicy(model, tok, adapter="prompter_smoke", max_new_tokens=8)
     env = G.FrozenLLMEnvironment(model, tok, get_reward("kindness"), max_new_tokens=8)
     res = train(policy, env, XS[:2], lam=0.05, steps=1, lr=1e-3, k=2, batch_size=2,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from alignpro_lite import lm
+from alignpro_lite.llm import lm
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
@@ -243,7 +243,7 @@ def test_local_folder_loads_like_a_hub_id(smol):
 
 @pytest.mark.slow
 def test_lm_sampler_feeds_the_estimator_and_caches(smol, tmp_path, monkeypatch):
-    from alignpro_lite.estimate import estimate_prompt_values, make_lm_sampler
+    from alignpro_lite.llm.estimate import estimate_prompt_values, make_lm_sampler
 
     monkeypatch.setenv("ALIGNPRO_CACHE", str(tmp_path))
     model, tok = smol

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import alignpro_lite as apl
-from alignpro_lite import schema
-from alignpro_lite.problems import problem_from_dict, save_problem
+from alignpro_lite.exact import schema
+from alignpro_lite.exact.problems import problem_from_dict, save_problem
 
 
 def test_teaching_instance_reads_and_teaches_something():

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from alignpro_lite import discrete
-from alignpro_lite.overopt import answer_tables, cross_fit_scores, overoptimisation_curve
-from alignpro_lite.reward_model import (
+from alignpro_lite.exact import discrete
+from alignpro_lite.learn.overopt import answer_tables, cross_fit_scores, overoptimisation_curve
+from alignpro_lite.learn.reward_model import (
     METRICS_FILE,
     BradleyTerryReward,
     PreferenceData,
@@ -58,7 +58,7 @@ def test_pairs_are_split_by_prompt_and_labelled_by_gold(data):
 
 
 def test_gold_rewards_are_vader(data):
-    from alignpro_lite.rewards import get_reward
+    from alignpro_lite.llm.rewards import get_reward
 
     a = data.answers.iloc[:: max(1, len(data.answers) // 40)]
     gold = get_reward("kindness")(a["prompt"].tolist(), a["answer"].tolist())
@@ -241,7 +241,7 @@ def test_answer_tables_and_curve(data, shipped):
 @pytest.mark.slow
 def test_new_texts_go_through_the_encoder(shipped):
     """Texts outside the shipped embeddings are embedded by MiniLM (loads the encoder, ~5 s)."""
-    from alignpro_lite.semantics import embed
+    from alignpro_lite.llm.semantics import embed
 
     x = "My coworker keeps interrupting me in meetings. What should I do?"
     kind = (

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alignpro_lite import discrete, rewards, semantics, tasks
-from alignpro_lite.problems import random_problem
+from alignpro_lite.exact import discrete
+from alignpro_lite.exact.problems import random_problem
+from alignpro_lite.llm import rewards, semantics, tasks
 
 KIND = "I'm really glad you told me. That sounds tough, and you handled it with courage. Well done."
 RUDE = "Stop whining. Nobody cares about your stupid problems, you idiot."

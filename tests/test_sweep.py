@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import alignpro_lite as apl
-from alignpro_lite.sweep import lam_grid, sweep_metrics
+from alignpro_lite.exact.sweep import lam_grid, sweep_metrics
 
 
 @settings(max_examples=40, deadline=None)

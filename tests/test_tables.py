@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import alignpro_lite as apl
-from alignpro_lite import tables
+from alignpro_lite.llm import tables
 
 SHIPPED = [(t, s) for t in apl.TASKS for s in ("train", "test")]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from alignpro_lite import tasks
 from alignpro_lite.config import repo_root
+from alignpro_lite.llm import tasks
 
 ALL = [(t, s) for t in tasks.TASKS for s in tasks.SPLITS]
 MIN_PROMPTS = {"train": 60, "test": 30}

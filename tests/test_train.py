@@ -19,9 +19,10 @@ import pytest
 import torch
 
 import alignpro_lite as apl
-from alignpro_lite import discrete
-from alignpro_lite import train as train_mod
-from alignpro_lite.policies import (
+from alignpro_lite.exact import discrete
+from alignpro_lite.exact.problems import DiscreteProblem
+from alignpro_lite.learn import train as train_mod
+from alignpro_lite.learn.policies import (
     DiscreteEnvironment,
     TabularPrompter,
     learning_curve,
@@ -29,8 +30,7 @@ from alignpro_lite.policies import (
     tabular_metrics,
     train_tabular,
 )
-from alignpro_lite.problems import DiscreteProblem
-from alignpro_lite.train import (
+from alignpro_lite.learn.train import (
     CHECKPOINT_NAME,
     METRICS_NAME,
     PREVIOUS_NAME,
@@ -553,8 +553,8 @@ _CHILD = """
 import sys, time
 sys.path.insert(0, sys.argv[3])
 from alignpro_lite import teaching_problem
-from alignpro_lite.policies import DiscreteEnvironment, one_thread
-from alignpro_lite.train import TrainingInterrupted
+from alignpro_lite.learn.policies import DiscreteEnvironment, one_thread
+from alignpro_lite.learn.train import TrainingInterrupted
 from test_train import _run
 
 problem = teaching_problem()

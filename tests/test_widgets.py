@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import alignpro_lite as apl
-from alignpro_lite import widgets
+from alignpro_lite.ui import widgets
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,60 @@
+"""Exercises of notebook 01 (the closed form); reference solutions are functions of the shipped data."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from alignpro_lite.exercises.registry import Exercise, register
+
+
+def _teach():
+    from alignpro_lite.exact.problems import teaching_problem
+
+    return teaching_problem()
+
+
+def _sol_01_1():
+    p = _teach()
+    return p.optimal_prompter(0.05)[1]
+
+
+def _sol_01_2():
+    p = _teach()
+    R = p.R[0]
+    # rho*(c1) = rho*(c0)  <=>  log rho_sft(c1) + R1/λ = log rho_sft(c0) + R0/λ
+    return (R[1] - R[0]) / np.log(p.rho_sft[0, 0] / p.rho_sft[0, 1])
+
+
+def _sol_01_3():
+    p = _teach()
+    winner = np.where(p.rho_sft > 0, p.R, -np.inf).argmax(-1)
+    return -np.log(p.rho_sft[np.arange(p.n_x), winner])
+
+
+register(
+    Exercise(
+        "01.1",
+        "Compute rho*(.|x1) for prompt x1 of the teaching instance at λ = 0.05 *by hand* "
+        "with numpy (log rho_sft + R/λ, then a log-softmax), without apl.optimal_prompter. "
+        "Answer: an array of 5 probabilities.",
+        "w = log(rho_sft[1]) + R[1]/lam; subtract w.max(); exponentiate; normalise. "
+        "np.log(0) = -inf is fine: exp(-inf) = 0.",
+        _sol_01_1,
+    ),
+    Exercise(
+        "01.2",
+        "For prompt x0, at which λ does rewrite c1 become exactly as likely as the original "
+        "c0 under rho*? Answer: one number (derive it, then check with the dashboard).",
+        "Set log rho_sft(c1) + R(c1)/λ = log rho_sft(c0) + R(c0)/λ and solve for λ.",
+        _sol_01_2,
+    ),
+    Exercise(
+        "01.3",
+        "As λ → 0, what does KL(rho* || rho_sft) tend to for each prompt? Answer: an array "
+        "of 4 numbers (one per prompt), computed from rho_sft and R, not by evaluating tiny λ.",
+        "rho* becomes a point mass on the best rewrite in the support of rho_sft; the KL of a "
+        "point mass at j to q is -log q_j.",
+        _sol_01_3,
+        rtol=1e-6,
+    ),
+)

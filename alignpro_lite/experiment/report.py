@@ -1,0 +1,127 @@
+"""The report of the paper's experiment: tables and figures written as one set (notebook 06).
+
+rep = report(["runs/alignpro-kindness", "runs/rlhf-kindness"], "runs/report")
+tables = load_report("runs/report")          # recomputed from its samples.csv
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from alignpro_lite.atomic import check_out_dir, staged_dir
+from alignpro_lite.experiment.evaluate import (
+    EVAL_SEED,
+    evaluate_runs,
+    gap_closed,
+    lam_sweep_table,
+    migrate_samples,
+    summary_table,
+    win_rates,
+)
+from alignpro_lite.experiment.runs import _load_model, check_run_dir, read_metrics, read_run
+from alignpro_lite.llm import lora
+from alignpro_lite.ui.plots import plot_comparison, plot_lam_sweep, plot_training, set_style
+
+# every file a report may write: one report's set replaces the previous one's as a whole
+REPORT_FILES = (
+    "samples.csv", "summary.csv", "gap.csv", "lam_sweep.csv", "win_rates.csv", "judgements.csv",
+    "comparison.png", "lam_sweep.png", "training.png", "report.json",
+)  # fmt: skip
+
+
+def write_report(
+    run_dirs: list[str | Path],
+    out: str | Path,
+    *,
+    n_samples: int = 2,
+    judge: bool = True,
+    model=None,
+    tok=None,
+    progress: bool = True,
+) -> dict:
+    """Evaluate ``run_dirs`` and write the tables and figures into ``out``.
+
+    Files: ``samples.csv`` (every evaluated answer), ``summary.csv`` (:func:`summary_table`),
+    ``gap.csv`` (:func:`gap_closed`), ``win_rates.csv`` + ``judgements.csv``
+    (:func:`win_rates`, if ``judge``), ``lam_sweep.csv``, ``comparison.png``,
+    ``lam_sweep.png``, ``training.png``, ``report.json`` (settings and wall time).
+    Returns the tables as a dict of DataFrames.
+    """
+
+    if not run_dirs:
+        raise ValueError("give at least one run folder to report on.")
+    for d in run_dirs:  # run.json, metrics.csv, adapter: bad files fail now, not after the eval
+        check_run_dir(d)
+    t0 = time.perf_counter()
+    out = check_out_dir(out, REPORT_FILES, flag="out")  # before the slow evaluation
+    runs = [Path(d) for d in run_dirs]
+    configs = [read_run(d) for d in runs]
+    model, tok = _load_model(configs[0].model, model, tok)
+    samples = evaluate_runs(runs, n_samples=n_samples, model=model, tok=tok, progress=progress)
+    if not lora.is_peft(model):
+        model = lora.add_lora(model, "_eval_anchor")
+    tables = tables_from_samples(samples)
+    if judge:
+        tables["win_rates"], tables["judgements"] = win_rates(
+            samples, model, tok, progress=progress
+        )
+    set_style()
+    figs = {"comparison.png": plot_comparison(tables["summary"])}
+    if not tables["lam_sweep"].empty:
+        figs["lam_sweep.png"] = plot_lam_sweep(tables["lam_sweep"])
+    curves = {f"{c.label} {c.task} {'λ' if c.lam else 'β'}={c.kl_weight:g}": m
+              for d, c in zip(runs, configs, strict=True) if (m := read_metrics(d)) is not None}  # fmt: skip
+    if curves:
+        figs["training.png"] = plot_training(curves)
+    import matplotlib.pyplot as plt
+
+    meta = {
+        "runs": [str(d) for d in runs],
+        "n_samples": n_samples,
+        "judge": judge,
+        "eval_seed": EVAL_SEED,
+        "threads": torch.get_num_threads(),
+        "device": str(next(model.parameters()).device),
+        "seconds": time.perf_counter() - t0,
+    }
+    # the whole set at once: a failure leaves the previous report in `out` untouched
+    with staged_dir(out, flag="out", owned=REPORT_FILES) as tmp:
+        samples.to_csv(tmp / "samples.csv", index=False)
+        for name in ("summary", "gap", "lam_sweep", "win_rates", "judgements"):
+            if name in tables and not tables[name].empty:
+                tables[name].to_csv(tmp / f"{name}.csv", index=False)
+        for name, fig in figs.items():
+            fig.savefig(tmp / name, dpi=80)
+            plt.close(fig)
+        (tmp / "report.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return tables
+
+
+def tables_from_samples(samples: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``summary``, ``gap`` and ``lam_sweep`` tables recomputed from the evaluation samples."""
+    summary = summary_table(samples[~samples["method"].str.startswith("Align-Pro λ=")])
+    return {"summary": summary, "gap": gap_closed(summary), "lam_sweep": lam_sweep_table(samples)}
+
+
+def load_report(folder: str | Path) -> dict[str, pd.DataFrame]:
+    """The tables of a written report, recomputed from its ``samples.csv`` (win rates are read
+    from ``win_rates.csv``: recomputing them needs the judge model)."""
+    folder = Path(folder)
+    path = folder / "samples.csv"
+    if not path.is_file():
+        raise ValueError(
+            f"{folder} holds no report (samples.csv is missing); run `alignpro-lite report` first."
+        )
+    samples = migrate_samples(pd.read_csv(path, keep_default_na=False))
+    for col in ("lam", "beta"):  # empty cells are NaN, not text
+        samples[col] = samples[col].replace("", "nan").astype(float)
+    tables = {"samples": samples, **tables_from_samples(samples)}
+    for name in ("win_rates", "judgements"):
+        if (folder / f"{name}.csv").is_file():
+            tables[name] = pd.read_csv(folder / f"{name}.csv")
+    return tables

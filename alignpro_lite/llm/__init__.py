@@ -1,0 +1,12 @@
+"""The frozen LLM in the loop (notebook 03): loading and sampling it (``lm``), LoRA adapters
+(``lora``), rewards, semantic preservation, the task data, and Monte-Carlo prompt values
+``R̂(x, x')`` (``estimate``, ``tables``).
+
+Modules that need torch load on first use (``apl.llm.lm``), so ``import alignpro_lite`` does not.
+"""
+
+from alignpro_lite.config import lazy_package
+
+SUBMODULES = ("estimate", "lm", "lora", "rewards", "semantics", "tables", "tasks")
+__all__ = list(SUBMODULES)
+__getattr__, __dir__ = lazy_package(__name__, SUBMODULES)

