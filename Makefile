@@ -1,6 +1,7 @@
 # alignpro-lite: two commands on a fresh machine (Python >= 3.11).
 #   make lab    set up .venv (idempotent) and open JupyterLab on the notebooks
 #   make test   set up .venv (idempotent) and run the whole test suite (CI runs this)
+#   make test-browser-repeat N=10   the browser tests N times in a row (flake check)
 # Override the interpreter or the torch requirement if you need to, e.g.
 #   make lab PYTHON=python3.12 TORCH_SPEC="torch"
 
@@ -13,7 +14,7 @@ export HF_HUB_OFFLINE       ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONHASHSEED       ?= 0
 
-.PHONY: setup lab test test-fast lint format browser screenshot bench clean help
+.PHONY: setup lab test test-fast test-browser-repeat lint format browser screenshot bench clean help
 
 help:
 	@sed -n '1,6p' Makefile
@@ -56,6 +57,21 @@ test: setup browser
 
 test-fast: setup
 	ALIGNPRO_FAST=1 $(BIN)/python -m pytest -q -m "not browser and not notebook and not slow" tests
+
+# The browser tests N times in a row: stops at the first failing run (its screenshots are in
+# build/browser/), prints each run's time and the pass count.
+test-browser-repeat: N ?= 10
+test-browser-repeat: setup browser
+	@$(BIN)/python -c "import sys; from alignpro_lite.browser import missing_requirements as m; sys.exit(m())"
+	@passed=0; for i in $$(seq 1 $(N)); do \
+	  t0=$$(date +%s); echo "== browser run $$i/$(N)"; \
+	  if ALIGNPRO_FAST=1 $(BIN)/python -m pytest -q --timeout=900 -m browser tests/test_browser.py; then \
+	    passed=$$((passed + 1)); echo "== run $$i/$(N) passed in $$(($$(date +%s) - t0)) s"; \
+	  else \
+	    echo "== run $$i/$(N) FAILED after $$(($$(date +%s) - t0)) s (screenshots: build/browser/FAILED_*)"; \
+	    echo "== $$passed/$(N) runs passed before the first failure"; exit 1; \
+	  fi; \
+	done; echo "== $$passed/$(N) runs passed"
 
 screenshot: setup browser
 	$(BIN)/python -m alignpro_lite.screenshot --out docs/img

@@ -57,14 +57,59 @@ WIDGET_ERRORS = ("Error displaying widget", "model not found", "Failed to load m
 STDERR_OUTPUT = '.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]'
 EXCEPTION_LINE = re.compile(r"^\w*(Error|Exception)\b.*", re.MULTILINE)
 ERROR_MSG = re.compile(rb'"msg_type"\s*:\s*"error"')
+KERNEL_WS = re.compile(r"/api/kernels/([^/?#]+)/channels")
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 RUN_ALL_ITEM = "#jp-mainmenu-run li.lm-Menu-item:has(.lm-Menu-itemLabel:text-is('Run All Cells'))"
 PROMPTS_JS = (
     "[...document.querySelectorAll('.jp-Notebook .jp-InputArea-prompt')].map(p => p.textContent)"
 )
-IDLE_JS = """() => {
-  const prompts = [...document.querySelectorAll('.jp-Notebook .jp-InputArea-prompt')];
-  return prompts.length > 0 && prompts.every(p => !p.textContent.includes('*'));
+# The notebook panel's own view of its kernel. JupyterLab runs with expose_app_in_browser, so
+# ``window.jupyterapp`` is the application: the session context says whether *this* notebook
+# has a kernel, connected and idle (the toolbar's indicator says "idle" before any kernel).
+PANEL_STATE_JS = """path => {
+  const app = window.jupyterapp;
+  if (!app) return {error: 'window.jupyterapp is missing: start JupyterLab with '
+                           + '--LabApp.expose_app_in_browser=True'};
+  const panel = Array.from(app.shell.widgets('main'))
+    .find(w => w.context && w.context.path === path && w.sessionContext);
+  if (!panel) return {panel: false};
+  const sc = panel.sessionContext, k = sc.session ? sc.session.kernel : null;
+  const cells = panel.content.widgets;
+  return {
+    panel: true,
+    ready: sc.isReady,
+    display_status: sc.kernelDisplayStatus,
+    kernel: k ? k.id : null,
+    connection: k ? k.connectionStatus : null,
+    status: k ? k.status : null,
+    current: app.shell.currentWidget === panel,
+    run_all_enabled: app.commands.isEnabled('notebook:run-all-cells'),
+    code_cells: cells.filter(c => c.model.type === 'code'
+                                  && c.model.sharedModel.getSource().trim() !== '').length,
+  };
 }"""
+# Widget outputs as the page shows them: still loading, shown (a view or an ipywidgets error
+# in place), how many elements carry each ``apl-*`` class, and figures not decoded yet.
+WIDGET_DOM_JS = """() => {
+  const outs = [...document.querySelectorAll('.jp-Notebook .jp-OutputArea-output')];
+  const classes = {};
+  outs.forEach(o => o.querySelectorAll('[class*="apl-"]').forEach(el => el.classList.forEach(
+    c => { if (c.startsWith('apl-')) classes[c] = (classes[c] || 0) + 1; })));
+  return {
+    loading: outs.filter(o => o.textContent.includes('Loading widget')).length,
+    shown: outs.filter(o => o.classList.contains('jupyter-widgets')
+                            || o.querySelector(':scope > .jupyter-widgets')).length,
+    classes,
+    figures_pending: [...document.querySelectorAll('.jp-Notebook img.apl-figure')]
+                       .filter(i => !(i.complete && i.naturalWidth > 0)).length,
+  };
+}"""
+OUTPUTS_JS = """() => [...document.querySelectorAll('.jp-Notebook .jp-OutputArea-output')].map(o => {
+  const first = o.firstElementChild;
+  const cls = (first ? first.className : o.className).toString().split(' ')
+                .filter(c => c.startsWith('apl-') || c.startsWith('widget-')).join(' ');
+  return (cls ? '<' + cls + '> ' : '') + o.innerText.trim().replace(/\\s+/g, ' ').slice(0, 100);
+})"""
 
 
 def chromium_path() -> Path:
@@ -178,6 +223,17 @@ class LabServer:
         """True when every kernel of this server reports ``execution_state == "idle"``."""
         return all(k.get("execution_state") == "idle" for k in self.api("kernels"))
 
+    def session_kernel(self, path: str) -> dict[str, Any] | None:
+        """The kernel model (``id``, ``execution_state``...) of the session of ``path``, if any.
+
+        ``/api/sessions`` is the server's word on which kernel serves which notebook; other
+        notebooks' kernels (still open in another page) do not count.
+        """
+        for sess in self.api("sessions"):
+            if sess.get("path") == path and sess.get("kernel"):
+                return sess["kernel"]
+        return None
+
     def log_tail(self, n: int = 40) -> str:
         """Last ``n`` lines of the server (and kernel) log, for failure messages."""
         try:
@@ -268,6 +324,7 @@ def start_lab(
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--ServerApp.terminals_enabled=False",
+        "--LabApp.expose_app_in_browser=True",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI containers run as root
         args.append("--allow-root")
@@ -537,45 +594,259 @@ class Dashboard:
         return path
 
 
+@dataclass(frozen=True)
+class KernelMessage:
+    """One Jupyter message on a kernel websocket of the page, cut down to what the waits need."""
+
+    sent: bool  # True: the page sent it (a request); False: the kernel's (reply, iopub)
+    kernel_id: str
+    channel: str  # "shell", "iopub", "control", "stdin"
+    msg_type: str
+    msg_id: str
+    parent_id: str  # msg_id of the request it answers ("" for a request)
+    content: dict[str, Any]  # see _brief_content: states, counts, widget models; no outputs
+
+
+def parse_kernel_frame(payload: str | bytes) -> tuple[str, dict, dict, dict] | None:
+    """``(channel, header, parent_header, content)`` of one kernel websocket frame, or ``None``.
+
+    JupyterLab speaks ``v1.kernel.websocket.jupyter.org`` when the server offers it (jupyter
+    server 2 does): a binary frame of little-endian uint64 offsets, then channel, header,
+    parent header, metadata, content (JSON each) and any buffers. Otherwise frames are JSON text.
+    """
+    try:
+        if isinstance(payload, str):
+            msg = json.loads(payload)
+            return (
+                msg.get("channel", ""),
+                msg["header"],
+                msg.get("parent_header") or {},
+                msg.get("content") or {},
+            )
+        n = int.from_bytes(payload[:8], "little")
+        offsets = [int.from_bytes(payload[8 * i + 8 : 8 * i + 16], "little") for i in range(n)]
+        parts = [payload[a:b] for a, b in zip(offsets, [*offsets[1:], len(payload)])]
+        header, parent, _, content = (json.loads(p) for p in parts[1:5])
+        return parts[0].decode(), header, parent or {}, content or {}
+    except Exception:  # not a kernel message we can read (legacy binary frame, truncated)
+        return None
+
+
+def _brief_content(msg_type: str, content: dict) -> dict[str, Any]:
+    """The part of a message's content the waits use (figures and text are left out)."""
+    if msg_type == "status":
+        return {"execution_state": content.get("execution_state")}
+    if msg_type == "execute_reply":
+        return {"status": content.get("status"), "execution_count": content.get("execution_count")}
+    if msg_type == "error":
+        return {"ename": content.get("ename"), "evalue": content.get("evalue")}
+    if msg_type in ("display_data", "execute_result"):
+        view = (content.get("data") or {}).get(WIDGET_VIEW)
+        return {"model_id": view.get("model_id")} if isinstance(view, dict) else {}
+    if msg_type in ("comm_open", "comm_msg", "comm_close"):
+        data = content.get("data") or {}
+        state = data.get("state") or {}
+        return {
+            "comm_id": content.get("comm_id"),
+            "target_name": content.get("target_name"),
+            "method": data.get("method"),
+            "state": {
+                k: state[k] for k in ("_view_name", "_dom_classes", "children") if k in state
+            },
+        }
+    return {}
+
+
 class NotebookSession:
-    """One notebook open in JupyterLab in one browser page, plus what went wrong in it."""
+    """One notebook open in JupyterLab in one browser page, plus what went wrong in it.
+
+    Every message on the page's kernel websockets is kept (:attr:`messages`, cut down), so the
+    waits are on what the kernel did and the page then shows, never on a quiet spell or a
+    retried click: :meth:`open` returns once *this* notebook's kernel is connected and idle,
+    :meth:`run_all` once the kernel answered one ``execute_request`` per code cell and the
+    prompts show it, :meth:`wait_widgets` once every widget the run displayed is on the page
+    with all its children, :meth:`dashboards` once the expected λ sliders are there.
+    """
 
     def __init__(self, page: Page, server: LabServer) -> None:
         self.page = page
         self.server = server
         self.kernel_errors: list[str] = []
         self.page_errors: list[str] = []
+        self.messages: list[KernelMessage] = []
         self.path: str | None = None
+        self.kernel_id: str | None = None
         self.dialogs_dismissed: list[str] = []  # titles of the dialogs accepted on open
+        self._run_mark = 0  # len(messages) when the last Run All was clicked
         page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
         page.on("websocket", self._on_websocket)
 
     def _on_websocket(self, ws: WebSocket) -> None:
-        """Keep every kernel ``error`` message, including those of widget callbacks.
+        """Record every kernel message both ways; keep each ``error`` (widget callbacks too).
 
         A callback that raises prints its traceback in the log console, not under a cell,
         so the page alone would miss it; the iopub frames do not.
         """
-        if "/channels" not in ws.url:
+        match = KERNEL_WS.search(ws.url)
+        if not match:
             return
+        kernel_id = match.group(1)
 
-        def on_frame(payload: str | bytes) -> None:
-            data = payload.encode() if isinstance(payload, str) else payload
-            if ERROR_MSG.search(data):
-                text = data.decode(errors="replace")
-                match = re.search(r'"ename"\s*:\s*"([^"]*)".{0,20}"evalue"\s*:\s*"([^"]*)"', text)
-                self.kernel_errors.append(": ".join(match.groups()) if match else text[-300:])
+        def record(payload: str | bytes, sent: bool) -> None:
+            parsed = parse_kernel_frame(payload)
+            if parsed is None:
+                data = payload.encode() if isinstance(payload, str) else payload
+                if not sent and ERROR_MSG.search(data):  # unreadable, but an error: keep it
+                    self.kernel_errors.append(data.decode(errors="replace")[-300:])
+                return
+            channel, header, parent, content = parsed
+            msg_type = header.get("msg_type", "")
+            if not sent and msg_type == "error":
+                self.kernel_errors.append(f"{content.get('ename')}: {content.get('evalue')}")
+            self.messages.append(
+                KernelMessage(
+                    sent=sent,
+                    kernel_id=kernel_id,
+                    channel=channel,
+                    msg_type=msg_type,
+                    msg_id=header.get("msg_id", ""),
+                    parent_id=parent.get("msg_id", ""),
+                    content=_brief_content(msg_type, content),
+                )
+            )
 
-        ws.on("framereceived", on_frame)
+        ws.on("framesent", lambda payload: record(payload, True))
+        ws.on("framereceived", lambda payload: record(payload, False))
+
+    # -- what the kernel did, from its messages ------------------------------------------------
+
+    def mark(self) -> int:
+        """A position in :attr:`messages`: pass it to :meth:`wait_answered` as ``since``."""
+        return len(self.messages)
+
+    def _requests(self, since: int, msg_type: str | None = None) -> list[KernelMessage]:
+        """Shell requests this page sent to its kernel since ``since`` (of ``msg_type``)."""
+        return [
+            m
+            for m in self.messages[since:]
+            if m.sent
+            and m.channel == "shell"
+            and m.kernel_id == self.kernel_id
+            and (msg_type is None or m.msg_type == msg_type)
+        ]
+
+    def _answers(self, since: int) -> tuple[dict[str, KernelMessage], set[str]]:
+        """Replies received since ``since`` by request id, and the ids the kernel went idle on."""
+        replies, idle = {}, set()
+        for m in self.messages[since:]:
+            if m.sent or not m.parent_id:
+                continue
+            if m.msg_type.endswith("_reply"):
+                replies[m.parent_id] = m
+            elif m.msg_type == "status" and m.content.get("execution_state") == "idle":
+                idle.add(m.parent_id)
+        return replies, idle
+
+    def _answered(self, kernel_id: str, msg_type: str) -> bool:
+        """True when the kernel replied to a ``msg_type`` request the page sent it."""
+        replies, _ = self._answers(0)
+        return any(
+            m.sent and m.kernel_id == kernel_id and m.msg_type == msg_type and m.msg_id in replies
+            for m in self.messages
+        )
+
+    def _widget_models(self) -> dict[str, dict[str, Any]]:
+        """The widget models as the comm messages built them: id -> view name, classes, children."""
+        models: dict[str, dict[str, Any]] = {}
+        for m in self.messages:
+            comm_id = m.content.get("comm_id")
+            if m.msg_type == "comm_open" and m.content.get("target_name") == "jupyter.widget":
+                models[comm_id] = dict(m.content["state"])
+            elif m.msg_type == "comm_msg" and comm_id in models:
+                if m.content.get("method") in ("update", "echo_update"):
+                    models[comm_id].update(m.content["state"])
+            elif m.msg_type == "comm_close":
+                models.pop(comm_id, None)
+        return models
+
+    def _expected_widgets(self) -> tuple[int, dict[str, int]]:
+        """Widget views the last run displayed, and the ``apl-*`` elements they must hold.
+
+        A ``clear_output`` drops the widgets its cell displayed before it. Children are
+        followed through the ``IPY_MODEL_<id>`` references of box widgets.
+        """
+        shown: dict[str, list[str]] = {}  # request id -> model ids displayed for it
+        for m in self.messages[self._run_mark :]:
+            if m.sent or m.kernel_id != self.kernel_id:
+                continue
+            if m.msg_type == "clear_output":
+                shown[m.parent_id] = []
+            elif m.content.get("model_id"):
+                shown.setdefault(m.parent_id, []).append(m.content["model_id"])
+        models = self._widget_models()
+        roots = [mid for ids in shown.values() for mid in ids]
+        classes: dict[str, int] = {}
+        stack = list(roots)
+        while stack:
+            state = models.get(stack.pop(), {})
+            for c in state.get("_dom_classes") or ():
+                if c.startswith("apl-"):
+                    classes[c] = classes.get(c, 0) + 1
+            for ref in state.get("children") or ():
+                if isinstance(ref, str) and ref.startswith("IPY_MODEL_"):
+                    stack.append(ref.removeprefix("IPY_MODEL_"))
+        return len(roots), classes
+
+    def _panel_state(self) -> dict[str, Any]:
+        """The notebook panel's own view of its kernel (see ``PANEL_STATE_JS``)."""
+        state = self.page.evaluate(PANEL_STATE_JS, self.path)
+        if "error" in state:
+            raise RuntimeError(state["error"])
+        return state
+
+    def describe(self) -> str:
+        """What the page and the kernel show now, for failure messages."""
+        lines = []
+
+        def add(label: str, get: Any) -> None:
+            try:
+                lines.append(f"{label}: {get()}")
+            except Exception as exc:  # the description must not hide the failure it describes
+                lines.append(f"{label}: ({type(exc).__name__}: {exc})")
+
+        add("notebook", lambda: f"{self.path}, kernel {self.kernel_id}")
+        add("panel", self._panel_state)
+        add("server", lambda: self.server.session_kernel(self.path or ""))
+        add("dialogs", lambda: self.page.locator(".jp-Dialog-header").all_inner_texts())
+        add("prompts", lambda: " ".join(self.page.evaluate(f"() => {PROMPTS_JS}")))
+        add("widgets on the page", lambda: self.page.evaluate(WIDGET_DOM_JS))
+        add("widgets displayed by the kernel, apl-* they hold", self._expected_widgets)
+        run = self.messages[self._run_mark :]
+        add(
+            "execute requests since Run All",
+            lambda: len(self._requests(self._run_mark, "execute_request")),
+        )
+        add(
+            "kernel replies since Run All",
+            lambda: [
+                (m.content.get("execution_count"), m.content.get("status"))
+                for m in run
+                if m.msg_type == "execute_reply"
+            ],
+        )
+        add("outputs", lambda: "".join(f"\n  {o}" for o in self.page.evaluate(OUTPUTS_JS)))
+        add("problems", lambda: "".join(f"\n  {p}" for p in self.problems()))
+        return "\n".join(lines)
+
+    # -- driving the notebook ------------------------------------------------------------------
 
     def open(self, notebook: str, timeout_s: float = 90.0) -> None:
-        """Open ``notebook`` (path under the server root) and wait for its kernel to be idle."""
+        """Open ``notebook`` (path under the server root); return when its kernel is ready."""
         self.path = notebook
         self.page.goto(self.server.url(f"lab/tree/{notebook}?reset"), wait_until="load")
         self.page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(
             timeout=timeout_s * 1000
         )
-        self.dismiss_dialogs()
         self.wait_kernel_ready(timeout_s)
 
     def close(self) -> None:
@@ -601,73 +872,169 @@ class NotebookSession:
             self.page.keyboard.press("Escape")
         dialog.first.wait_for(state="detached", timeout=10_000)
 
-    def wait_kernel_ready(self, timeout_s: float) -> None:
-        """Wait for the notebook toolbar's kernel indicator to say idle."""
-        indicator = self.page.locator(
-            ".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']"
-        )
+    def wait_kernel_ready(self, timeout_s: float = 90.0) -> str:
+        """Wait until *this* notebook's kernel is connected and idle; return its id.
+
+        Checked where it is decided, not on a default-looking UI (the toolbar's indicator
+        reads "idle" before the notebook has any kernel) nor on another notebook's kernel:
+        the panel's session context has a kernel, its websocket is connected, its status is
+        idle and it answered the page's ``kernel_info_request``; the server's session for
+        this path names the same kernel, idle; the notebook is the current widget, so Run All
+        is enabled. A "Select Kernel" dialog is accepted whenever it shows. A notebook without
+        kernelspec gets its kernel only through that dialog, so once this returns no dialog
+        is left to swallow a later click.
+        """
+        if self.path is None:
+            raise RuntimeError("open() a notebook first")
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        while True:
             self.dismiss_dialogs()
-            if indicator.count() and self.server.api("kernels"):
-                return
-            time.sleep(0.25)
-        raise TimeoutError(f"the kernel was not idle {timeout_s:.0f} s after opening the notebook")
+            state = self._panel_state()
+            kernel = state.get("kernel")
+            if (
+                kernel
+                and state.get("ready")
+                and state.get("connection") == "connected"
+                and state.get("status") == "idle"
+                and state.get("current")
+                and state.get("run_all_enabled")
+                and self._answered(kernel, "kernel_info_request")
+            ):
+                rest = self.server.session_kernel(self.path)
+                if (
+                    rest
+                    and rest.get("id") == kernel
+                    and rest.get("execution_state") == "idle"
+                    and self.page.locator(".jp-Dialog").count() == 0
+                ):
+                    self.kernel_id = kernel
+                    return kernel
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the kernel of {self.path} was not connected and idle {timeout_s:.0f} s "
+                    f"after opening it\n{self.describe()}"
+                )
+            self.page.wait_for_timeout(100)  # also lets playwright deliver the frames
 
     def run_all(self, timeout_s: float = 300.0) -> float:
-        """Run → Run All Cells from the menu bar; wait until every cell ran. Returns seconds."""
+        """Run → Run All Cells from the menu bar; wait until every cell ran. Returns seconds.
+
+        One click, no retry: the kernel is ready first (see :meth:`wait_kernel_ready`), so
+        nothing can swallow it, and :meth:`wait_idle` proves it from the kernel's messages.
+        """
+        self.wait_kernel_ready(timeout_s)  # at once when open() already waited
+        expected = self._panel_state()["code_cells"]
+        self._run_mark = self.mark()
         t0 = time.monotonic()
-        before = self.page.evaluate(f"() => {PROMPTS_JS}")
-        # A late "Select Kernel" dialog (slow machines) swallows clicks: dismiss it and retry
-        # until the prompts show that Run All took effect ([*] queued or [n] done).
-        for attempt in range(6):
-            self.dismiss_dialogs()
-            try:
-                self.page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click(
-                    timeout=7_500
-                )
-                self.page.locator(RUN_ALL_ITEM).first.click(timeout=7_500)
-                self.page.wait_for_function(
-                    f"before => JSON.stringify({PROMPTS_JS}) !== JSON.stringify(before)",
-                    arg=before,
-                    timeout=10_000,
-                )
-                break
-            except Exception:  # playwright's TimeoutError; close a half-open menu and retry
-                if attempt == 5:
-                    raise
-                self.page.keyboard.press("Escape")
-        self.wait_idle(timeout_s - (time.monotonic() - t0))
+        self.page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        self.page.locator(f"{RUN_ALL_ITEM}:not(.lm-mod-disabled)").first.click()
+        self.wait_idle(timeout_s, expected=expected)
         return time.monotonic() - t0
 
-    def wait_idle(self, timeout_s: float = 120.0, quiet_s: float = 1.0) -> None:
-        """Wait until no prompt shows ``[*]`` and the kernel is idle for ``quiet_s`` in a row."""
+    def wait_idle(self, timeout_s: float = 120.0, expected: int = 0) -> None:
+        """Wait until the kernel finished what the last Run All sent, and the page shows it.
+
+        Kernel side: at least ``expected`` ``execute_request`` left the page since the click
+        (JupyterLab sends one per non-blank code cell, all at once; after an error the kernel
+        answers the rest "aborted"), and every shell request since has its reply and its
+        iopub ``idle`` status (iopub is ordered: every output of a request precedes its
+        ``idle``). Page side: each executed cell's prompt shows the execution count of its
+        reply, and no prompt shows ``[*]``.
+        """
         deadline = time.monotonic() + timeout_s
-        quiet_since: float | None = None
-        while time.monotonic() < deadline:
-            if self.page.evaluate(IDLE_JS) and self.server.kernels_idle():
-                quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since >= quiet_s:
+        while True:
+            sent = self._requests(self._run_mark)
+            executes = [m for m in sent if m.msg_type == "execute_request"]
+            replies, idle = self._answers(self._run_mark)
+            done = all(
+                m.msg_id in idle and (m.msg_id in replies or not m.msg_type.endswith("_request"))
+                for m in sent
+            )
+            if len(executes) >= expected and done:
+                counts = {
+                    replies[m.msg_id].content.get("execution_count")
+                    for m in executes
+                    if replies[m.msg_id].content.get("status") in ("ok", "error")
+                }
+                prompts = self.page.evaluate(f"() => {PROMPTS_JS}")
+                shown = {int(n) for p in prompts for n in re.findall(r"\[(\d+)\]", p)}
+                if counts <= shown and not any("*" in p for p in prompts):
                     return
-            else:
-                quiet_since = None
-            time.sleep(0.2)
-        raise TimeoutError(f"cells still running after {timeout_s:.0f} s")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"Run All of {self.path} not finished after {timeout_s:.0f} s: "
+                    f"{len(executes)} of {expected} code cells sent to the kernel, "
+                    f"{sum(m.msg_id in idle for m in sent)} of {len(sent)} requests "
+                    f"finished\n{self.describe()}"
+                )
+            self.page.wait_for_timeout(100)
 
-    def wait_widgets(self, timeout_s: float = 30.0) -> None:
-        """Wait until no output still says "Loading widget..."."""
-        self.page.wait_for_function(
-            """() => ![...document.querySelectorAll('.jp-OutputArea-output')]
-                      .some(o => o.textContent.includes('Loading widget'))""",
-            timeout=timeout_s * 1000,
-        )
+    def wait_answered(self, since: int, timeout_s: float = 30.0, at_least: int = 1) -> None:
+        """Wait until the page sent ``at_least`` shell requests since ``since`` (a :meth:`mark`)
+        and the kernel finished each one: whatever a widget callback printed or raised is in.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            sent = self._requests(since)
+            _, idle = self._answers(since)
+            if len(sent) >= at_least and all(m.msg_id in idle for m in sent):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the kernel did not finish the page's requests within {timeout_s:.0f} s: "
+                    f"{[m.msg_type for m in sent]} sent, {len(idle)} finished\n{self.describe()}"
+                )
+            self.page.wait_for_timeout(100)
 
-    def dashboards(self) -> list[Dashboard]:
-        """Every output holding a λ slider, in notebook order."""
+    def wait_widgets(self, timeout_s: float = 60.0) -> None:
+        """Wait until every widget the last run displayed is on the page, children included.
+
+        What to expect comes from the kernel messages (see :meth:`_expected_widgets`): the
+        page must show that many widget outputs, none still "Loading widget...", at least as
+        many elements of each ``apl-*`` class as the displayed widgets hold, and every
+        ``.apl-figure`` image decoded. (A box widget appears before its children are
+        rendered, so "no Loading widget..." alone is not enough.) An output that shows an
+        ipywidgets error ends the wait: :meth:`problems` reports it.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            n_widgets, classes = self._expected_widgets()
+            dom = self.page.evaluate(WIDGET_DOM_JS)
+            if dom["loading"] == 0 and dom["shown"] >= n_widgets:
+                broken = any(w in t for t in self._output_texts() for w in WIDGET_ERRORS)
+                complete = all(dom["classes"].get(c, 0) >= n for c, n in classes.items())
+                if broken or (complete and dom["figures_pending"] == 0):
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the widgets of {self.path} were not all rendered {timeout_s:.0f} s "
+                    f"after the run\n{self.describe()}"
+                )
+            self.page.wait_for_timeout(100)
+
+    def _output_texts(self) -> list[str]:
+        return self.page.locator(".jp-OutputArea-output").all_inner_texts()
+
+    def dashboards(self, expected: int = 1, timeout_s: float = 60.0) -> list[Dashboard]:
+        """Every output holding a λ slider, in notebook order, once at least ``expected`` show.
+
+        Waits for the widgets first (:meth:`wait_widgets`), then for the ``.apl-lam`` outputs;
+        raises ``TimeoutError`` saying what the page shows instead.
+        """
+        deadline = time.monotonic() + timeout_s
+        self.wait_widgets(timeout_s)
         outputs = self.page.locator(".jp-OutputArea-output").filter(
             has=self.page.locator(".apl-lam")
         )
-        return [Dashboard(self.page, outputs.nth(i), i) for i in range(outputs.count())]
+        while (found := outputs.count()) < expected:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{self.path} shows {found} λ dashboards (outputs with an .apl-lam slider) "
+                    f"{timeout_s:.0f} s after the run, expected at least {expected}\n"
+                    f"{self.describe()}"
+                )
+            self.page.wait_for_timeout(100)
+        return [Dashboard(self.page, outputs.nth(i), i) for i in range(found)]
 
     def problems(self) -> list[str]:
         """What a student would see go wrong: tracebacks, broken widgets, kernel errors."""

@@ -142,7 +142,7 @@ def _record(number: str, key: str, redraw: Redraw) -> None:
 
 
 def _dashboards(number: str, session: NotebookSession) -> list[Dashboard]:
-    found = session.dashboards()
+    found = session.dashboards(expected=EXPECTED_DASHBOARDS[number])
     assert len(found) >= EXPECTED_DASHBOARDS[number], (
         f"notebook {number} shows {len(found)} λ dashboards (outputs with an .apl-lam slider), "
         f"expected at least {EXPECTED_DASHBOARDS[number]}"
@@ -257,7 +257,12 @@ W.VBox([lam, readout])""",
 
 def test_checks_catch_a_broken_dashboard(lab: LabServer, chromium):
     """The checks above can fail: a notebook without kernelspec (→ "Select Kernel" dialog),
-    a callback that raises and a failing cell are all reported, and the readout stays put."""
+    a callback that raises and a failing cell are all reported, and the readout stays put.
+
+    The canary has no kernelspec on purpose: it proves the dialog is seen and recorded.
+    ``open`` waits for the canary's own kernel, which only that dialog can start, so the
+    dialog is always handled before Run All is clicked.
+    """
     import nbformat
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CANARY])
@@ -266,9 +271,11 @@ def test_checks_catch_a_broken_dashboard(lab: LabServer, chromium):
     session = _new_session(chromium, lab)
     try:
         _open_and_run(session, "canary/canary.ipynb", {})
-        (d,) = session.dashboards()
-        redraw = d.nudge(timeout_s=4)
-        time.sleep(0.5)  # the callback's error message follows the comm message
+        (d,) = session.dashboards(expected=1)
+        mark = session.mark()
+        redraw = d.nudge(timeout_s=4)  # the readout must not change: 4 s to show it does not
+        # the kernel finished the slider's comm message: the callback's error is in
+        session.wait_answered(since=mark)
         problems = "\n".join(session.problems())
         assert any("kernel" in t.lower() for t in session.dialogs_dismissed), (
             f"expected a Select Kernel dialog, saw {session.dialogs_dismissed}"
