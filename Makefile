@@ -45,6 +45,7 @@ lab: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check .
 
 format: setup
@@ -53,6 +54,7 @@ format: setup
 
 test: setup browser
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	ALIGNPRO_FAST=1 $(BIN)/python -m pytest -q --timeout=900 --durations=15 tests
 
 test-fast: setup
@@ -62,7 +64,7 @@ test-fast: setup
 # build/browser/), prints each run's time and the pass count.
 test-browser-repeat: N ?= 10
 test-browser-repeat: setup browser
-	@$(BIN)/python -c "import sys; from alignpro_lite.browser import missing_requirements as m; sys.exit(m())"
+	@$(BIN)/python -c "import sys; sys.path.insert(0, \"tests\"); from jupyter_harness import missing_requirements as m; sys.exit(m())"
 	@passed=0; for i in $$(seq 1 $(N)); do \
 	  t0=$$(date +%s); echo "== browser run $$i/$(N)"; \
 	  if ALIGNPRO_FAST=1 $(BIN)/python -m pytest -q --timeout=900 -m browser tests/test_browser.py; then \
@@ -74,7 +76,7 @@ test-browser-repeat: setup browser
 	done; echo "== $$passed/$(N) runs passed"
 
 screenshot: setup browser
-	$(BIN)/python -m alignpro_lite.screenshot --out docs/img
+	$(BIN)/python scripts/screenshot.py --out docs/img
 
 bench: setup
 	$(BIN)/python benchmarks/bench_discrete.py

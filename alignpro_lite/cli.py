@@ -346,16 +346,16 @@ def cmd_train(args) -> int:
     from alignpro_lite.experiment.runs import RunConfig
     from alignpro_lite.learn.train import CheckpointWarning
 
-    lam = args.lam
-    if args.beta is not None:
-        if args.method != "rlhf":
-            raise CLIError("--beta is the KL weight of --method rlhf; use --lam for align-pro.")
-        lam = args.beta
+    if args.beta is not None and args.method != "rlhf":
+        raise CLIError("--beta is the KL weight of --method rlhf; use --lam for align-pro.")
+    if args.lam is not None and args.method != "align-pro":
+        raise CLIError("--lam is the KL weight of --method align-pro; use --beta for rlhf.")
     try:
         cfg = RunConfig(
             method=args.method,
             task=args.task,
-            lam=lam,
+            lam=args.lam,
+            beta=args.beta,
             steps=args.steps,
             batch_size=args.batch_size,
             k=args.k,
@@ -436,10 +436,16 @@ def register_experiment(sub) -> None:
         "--out", required=True, help="run folder (created; resumed if it has a checkpoint)"
     )
     tr.add_argument(
-        "--lam", type=positive_float, default=d.lam, help=f"KL weight λ > 0 (default {d.lam})"
+        "--lam",
+        type=positive_float,
+        default=None,
+        help=f"align-pro: the prompter's KL weight λ > 0 (default {d.lam})",
     )
     tr.add_argument(
-        "--beta", type=positive_float, default=None, help="rlhf: KL weight β > 0 (default: --lam)"
+        "--beta",
+        type=positive_float,
+        default=None,
+        help=f"rlhf: the LLM's KL weight β > 0 (default {d.lam})",
     )
     tr.add_argument("--steps", type=int_range(1), default=d.steps, help=f"RL steps ({d.steps})")
     tr.add_argument(

@@ -1,6 +1,6 @@
 """Regenerate the README screenshots of the λ dashboards, as JupyterLab shows them.
 
-    python -m alignpro_lite.screenshot --out docs/img        # or: make screenshot
+    python scripts/screenshot.py --out docs/img        # or: make screenshot
 
 Starts JupyterLab on a temp copy of ``notebooks/`` (fast mode unless ``--full``), opens
 notebook 01 in headless Chromium, runs all cells, sets λ on its dashboard and saves
@@ -15,7 +15,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from alignpro_lite.browser import (
+from alignpro_lite.config import repo_root
+
+sys.path.insert(0, str(repo_root() / "tests"))  # the harness of tests/test_browser.py
+from jupyter_harness import (  # noqa: E402
     VIEWPORT,
     Dashboard,
     NotebookSession,
@@ -23,7 +26,6 @@ from alignpro_lite.browser import (
     missing_requirements,
     running_lab,
 )
-from alignpro_lite.config import repo_root
 
 # (notebook file, output PNG, CSS a dashboard must contain to be the one pictured)
 SHOTS = (
@@ -101,7 +103,7 @@ def shoot(
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(
-        prog="python -m alignpro_lite.screenshot", description=__doc__.split("\n\n")[0]
+        prog="python scripts/screenshot.py", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--out", type=Path, default=repo_root() / "docs" / "img")
     parser.add_argument("--lam", type=float, default=0.2, help="λ shown in the pictures")

@@ -19,8 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-from alignpro_lite.browser import (
+from jupyter_harness import (
     VIEWPORT,
     Dashboard,
     LabServer,
@@ -30,6 +29,7 @@ from alignpro_lite.browser import (
     missing_requirements,
     running_lab,
 )
+
 from alignpro_lite.config import repo_root
 
 MISSING = missing_requirements()

@@ -80,11 +80,56 @@ def test_train_run_refuses_a_different_run(tiny_path, tmp_path):
     cfg = _cfg(tiny_path, steps=1)
     _run(cfg, tmp_path / "r")
     with pytest.raises(ValueError, match="different run"):
-        _run(E.RunConfig(**{**cfg.to_json(), "lam": 0.5}), tmp_path / "r")
+        _run(E.RunConfig(**{**cfg.to_json(), "beta": 0.5}), tmp_path / "r")
     E.strip_checkpoint(tmp_path / "r")  # shipped form: adapter, no checkpoint
     assert not [p.name for p in (tmp_path / "r").iterdir() if p.name.startswith("checkpoint")]
     with pytest.raises(ValueError, match="finished run"):
         _run(cfg, tmp_path / "r")
+
+
+@pytest.mark.parametrize("value", [0.1, np.float32(0.1), np.float64(0.1), np.array(0.1), 1])
+def test_kl_weights_have_one_name_each_and_one_rule(value):
+    ap = E.RunConfig(method="align-pro", task="kindness", lam=value)
+    rl = E.RunConfig(method="rlhf", task="kindness", beta=value)
+    assert ap.lam == rl.beta == pytest.approx(float(value)) and ap.beta is None and rl.lam is None
+    assert isinstance(ap.lam, float) and ap.kl_weight == ap.lam and rl.kl_weight == rl.beta
+    assert E.RunConfig(method="rlhf", task="kindness").beta == 0.05  # each method's default
+    for bad in (True, float("nan"), float("inf"), -1.0, 0, "0.1"):
+        with pytest.raises(ValueError, match="lam must be"):
+            E.RunConfig(method="align-pro", task="kindness", lam=bad)
+        with pytest.raises(ValueError, match="beta must be"):
+            E.RunConfig(method="rlhf", task="kindness", beta=bad)
+    with pytest.raises(ValueError, match="beta is not a setting of method 'align-pro'"):
+        E.RunConfig(method="align-pro", task="kindness", beta=0.1)
+
+
+def test_first_layout_run_json_migrates_to_lam_and_beta(tmp_path):
+    """Old files stored β under "lam" and one temperature for policy and frozen model."""
+    old = {
+        k: v for k, v in _GOOD.items() if k not in ("beta", "answer_temperature", "answer_top_p")
+    }
+    old = {**old, "lam": 0.07, "temperature": 0.9}
+    cfg = E.RunConfig.from_json(old)
+    assert (cfg.lam, cfg.beta, cfg.temperature) == (None, 0.07, 0.9)
+    assert (cfg.answer_temperature, cfg.answer_top_p) == (0.9, 1.0)
+    ap = E.RunConfig.from_json({**old, "method": "align-pro"})
+    assert (ap.lam, ap.beta) == (0.07, None)
+    assert E.migrate_run_config(cfg.to_json()) == cfg.to_json()  # current files: unchanged
+    import importlib.util
+
+    from alignpro_lite.config import repo_root
+
+    spec = importlib.util.spec_from_file_location("m", repo_root() / "scripts" / "migrate_runs.py")
+    mig = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mig)
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "run.json").write_text(json.dumps(old))
+    (tmp_path / "r" / "config.json").write_text("{}")
+    assert len(mig.migrate_folder(tmp_path)) == 2
+    assert E.read_run(tmp_path / "r") == cfg and not (tmp_path / "r" / "config.json").exists()
+    assert mig.migrate_folder(tmp_path) == []  # idempotent
+    for run in (repo_root() / "runs").glob("*/run.json"):  # shipped runs: today's keys
+        assert "beta" in json.loads(run.read_text())
 
 
 def test_run_config_errors():
@@ -92,8 +137,8 @@ def test_run_config_errors():
         E.RunConfig(method="dpo", task="kindness")
     with pytest.raises(ValueError, match="task"):
         E.RunConfig(method="rlhf", task="poetry")
-    with pytest.raises(ValueError, match="lam"):
-        E.RunConfig(method="rlhf", task="kindness", lam=0)
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        E.RunConfig(method="rlhf", task="kindness", beta=0)
     with pytest.raises(ValueError, match="k must"):
         E.RunConfig(method="rlhf", task="kindness", k=1)
     with pytest.raises(ValueError, match="sft_steps"):
@@ -203,7 +248,7 @@ def test_report_on_two_tiny_runs(tiny_path, tmp_path):
         (["train", "--method", "rlhf", "--task", "kindness", "--lam", "-1", "--out", "X"], "lam"),
         (
             ["train", "--method", "rlhf", "--task", "kindness", "--steps", "0", "--out", "X"],
-            "must be >= 1",
+            "--steps",
         ),
         (
             [
@@ -246,8 +291,8 @@ def _no_model(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a model was loaded before the arguments were checked")
 
-    monkeypatch.setattr(RN, "_load_model", boom)
-    monkeypatch.setattr(RP, "_load_model", boom)
+    monkeypatch.setattr(RN, "load_model", boom)
+    monkeypatch.setattr(RP, "load_model", boom)
     monkeypatch.setattr(RP, "evaluate_runs", boom)
 
 
@@ -293,7 +338,8 @@ _GOOD = E.RunConfig(method="rlhf", task="kindness").to_json()
         (json.dumps({**_GOOD, "steps": True}), r"run.json: key 'steps' must be an integer"),
         (json.dumps({**_GOOD, "lr": "fast"}), r"run.json: key 'lr' must be a number"),
         (json.dumps({**_GOOD, "model": 3}), r"run.json: key 'model' must be a string"),
-        (json.dumps({**_GOOD, "lam": -1}), r"run.json: lam .* must be a finite number > 0"),
+        (json.dumps({**_GOOD, "beta": -1}), r"run.json: beta must be > 0"),
+        (json.dumps({**_GOOD, "lam": 0.1}), r"run.json: lam is not a setting of method 'rlhf'"),
         (json.dumps({**_GOOD, "method": "dpo"}), r"run.json: method must be one of"),
     ],
 )

@@ -114,9 +114,10 @@ def test_train_arguments(tmp_path_factory, capsys, monkeypatch, opts, method):
     from alignpro_lite.experiment import runs as experiment  # where `train` finds train_run
 
     def sentinel(cfg, out, **kwargs):
-        for name in ("lam", "lr", "mu", "temperature"):
+        for name in ("lr", "mu", "temperature", "answer_temperature"):
             assert math.isfinite(getattr(cfg, name)), name
-        assert cfg.lam > 0 and cfg.lr > 0 and cfg.mu >= 0 and cfg.k >= 2 and cfg.seed >= 0
+        assert math.isfinite(cfg.kl_weight) and cfg.kl_weight > 0
+        assert cfg.lr > 0 and cfg.mu >= 0 and cfg.k >= 2 and cfg.seed >= 0
         raise ReachedWork
 
     monkeypatch.setattr(experiment, "train_run", sentinel)

@@ -208,25 +208,32 @@ def test_min_new_tokens_fixes_the_length(smol):
 
 
 @pytest.mark.slow
-def test_sequence_logprobs_match_a_direct_forward_pass(smol):
+def test_token_logprobs_match_a_direct_forward_pass(smol):
+    """Left padding (``pad_left``) and ``logits_to_keep`` change nothing: each row's summed
+    log-prob equals an unpadded forward pass of that row alone."""
     model, tok = smol
     prompts = ["Name a colour.", "Say one kind word, please, right now."]
     conts = ["Blue, like the sky.", "Kind."]
-    batched, counts = lm.sequence_logprobs(model, tok, prompts, conts, return_counts=True)
-    for b, (x, y) in enumerate(zip(prompts, conts)):
-        p = tok(lm.chat_format(tok, x), add_special_tokens=False)["input_ids"]
-        c = tok(y, add_special_tokens=False)["input_ids"]
+    p_ids = [tok(lm.chat_format(tok, x), add_special_tokens=False)["input_ids"] for x in prompts]
+    c_ids = [tok(y, add_special_tokens=False)["input_ids"] for y in conts]
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    batched = lm.token_logprobs(model, p_ids, c_ids, pad_id=pad)
+    for b, (p, c) in enumerate(zip(p_ids, c_ids)):
         ids = torch.tensor([p + c])
         with torch.no_grad():
             logp = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)  # (T, V)
         direct = sum(float(logp[len(p) + t - 1, c[t]]) for t in range(len(c)))
-        assert counts[b] == len(c)
         assert abs(batched[b].item() - direct) < 1e-3, (batched[b].item(), direct)
     assert (batched < 0).all() and batched.requires_grad
     with torch.no_grad():
-        assert not lm.sequence_logprobs(model, tok, prompts[:1], conts[:1]).requires_grad
-    with pytest.raises(ValueError, match="pair up"):
-        lm.sequence_logprobs(model, tok, prompts, conts[:1])
+        assert not lm.token_logprobs(model, p_ids[:1], c_ids[:1], pad_id=pad).requires_grad
+    with pytest.raises(ValueError, match="continuations"):
+        lm.token_logprobs(model, p_ids, c_ids[:1])
+
+
+def test_pad_left_aligns_rows_on_the_right():
+    ids, mask = lm.pad_left([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
 
 
 @pytest.mark.slow

@@ -81,6 +81,8 @@ def as_lam(lam, name: str = "lam") -> np.ndarray:
     """
     if isinstance(lam, (bool, np.bool_)) or np.asarray(lam).dtype == bool:
         raise ValueError(f"{name} must be a number > 0, got the boolean {lam!r}.")
+    if isinstance(lam, (str, bytes)) or np.asarray(lam).dtype.kind in "USO":
+        raise ValueError(f"{name} must be a number > 0, got {lam!r} ({type(lam).__name__}).")
     try:
         arr = np.asarray(lam, dtype=float)
     except (TypeError, ValueError):

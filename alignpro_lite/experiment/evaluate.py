@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from alignpro_lite.experiment.runs import ADAPTER_DIR, SFT_DIR, _load_model, read_run
+from alignpro_lite.experiment.runs import ADAPTER_DIR, SFT_DIR, load_model, read_run
 from alignpro_lite.learn import generative as G
 from alignpro_lite.llm import lora
 from alignpro_lite.llm.lm import pad_left
@@ -378,7 +378,7 @@ def evaluate_runs(
             raise ValueError(
                 f"{d} has no trained adapter ({ADAPTER_DIR}/); finish training it first."
             )
-    model, tok = _load_model(runs[0][1].model, model, tok)
+    model, tok = load_model(runs[0][1].model, model, tok)
     if not lora.is_peft(model):
         model = lora.add_lora(model, "_eval_anchor")  # so adapters can be loaded and disabled
     parts = []

@@ -23,7 +23,7 @@ from alignpro_lite.experiment.evaluate import (
     summary_table,
     win_rates,
 )
-from alignpro_lite.experiment.runs import _load_model, check_run_dir, read_metrics, read_run
+from alignpro_lite.experiment.runs import check_run_dir, load_model, read_metrics, read_run
 from alignpro_lite.llm import lora
 from alignpro_lite.ui.plots import plot_comparison, plot_lam_sweep, plot_training, set_style
 
@@ -61,7 +61,7 @@ def write_report(
     out = check_out_dir(out, REPORT_FILES, flag="out")  # before the slow evaluation
     runs = [Path(d) for d in run_dirs]
     configs = [read_run(d) for d in runs]
-    model, tok = _load_model(configs[0].model, model, tok)
+    model, tok = load_model(configs[0].model, model, tok)
     samples = evaluate_runs(runs, n_samples=n_samples, model=model, tok=tok, progress=progress)
     if not lora.is_peft(model):
         model = lora.add_lora(model, "_eval_anchor")

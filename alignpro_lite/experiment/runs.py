@@ -292,7 +292,8 @@ def check_run_dir(run_dir: str | Path, *, adapter: bool = True) -> RunConfig:
     return cfg
 
 
-def _load_model(name: str, model=None, tok=None):
+def load_model(name: str, model=None, tok=None):
+    """``(model, tok)``: the ones given, or ``name`` loaded (:func:`~alignpro_lite.llm.lm.load_causal_lm`)."""
     if model is not None and tok is not None:
         return model, tok
     from alignpro_lite.llm.lm import load_causal_lm
@@ -411,7 +412,7 @@ def train_run(
     tmp = saved.with_name(saved.name + ".tmp")  # atomic: a crash leaves the old or the new file
     tmp.write_text(json.dumps(cfg.to_json(), indent=1), encoding="utf-8")
     os.replace(tmp, saved)
-    model, tok = _load_model(cfg.model, model, tok)
+    model, tok = load_model(cfg.model, model, tok)
     if data is None:
         from alignpro_lite.llm.tasks import load_task
 

@@ -36,7 +36,6 @@ __all__ = [
     "answer_tables",
     "cross_fit_scores",
     "overoptimisation_curve",
-    "plot_overoptimisation",
 ]
 
 
@@ -212,32 +211,3 @@ def overoptimisation_curve(
     )
     df["gold_gain"] = df["gold"] - gold_sft
     return df
-
-
-def plot_overoptimisation(curves: dict[str, pd.DataFrame], axes=None):
-    """Gold reward against KL (left) and against λ (right) for each named curve.
-
-    ``curves`` maps a label (e.g. ``"BT, 900 pairs"``) to a frame of
-    :func:`overoptimisation_curve`. The dotted line is the ceiling ``gold_best`` of the first
-    curve (optimising the gold reward itself).
-    """
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    ax_kl, ax_lam = axes
-    for i, (label, df) in enumerate(curves.items()):
-        color = f"C{i}"
-        ax_kl.plot(df["kl"], df["gold"], color=color, label=f"{label}: gold (VADER)")
-        ax_lam.semilogx(df["lam"], df["gold"], color=color, label=label)
-        k = int(df["gold"].to_numpy().argmax())
-        ax_kl.plot(df["kl"].iloc[k], df["gold"].iloc[k], "o", color=color)
-        ax_lam.plot(df["lam"].iloc[k], df["gold"].iloc[k], "o", color=color)
-    first = next(iter(curves.values()))
-    ax_kl.plot(first["kl"], first["gold_best"], ":", color="k", label="optimising gold itself")
-    ax_kl.set(xlabel="KL(ρ* ‖ ρ_sft)", ylabel="gold reward E[R_gold]", title="gold reward vs KL")
-    ax_lam.set(xlabel="λ (small = optimise harder)", ylabel="gold reward", title="gold reward vs λ")
-    ax_lam.invert_xaxis()
-    ax_kl.legend(fontsize=8)
-    ax_lam.legend(fontsize=8)
-    return axes

@@ -25,7 +25,7 @@ import torch
 from alignpro_lite.config import get_device, threads
 from alignpro_lite.exact import discrete
 from alignpro_lite.exact.problems import DiscreteProblem
-from alignpro_lite.exact.validate import as_lam, check_distribution
+from alignpro_lite.exact.validate import check_distribution, positive_scalar
 from alignpro_lite.learn.train import TrainResult, train
 
 __all__ = [
@@ -141,7 +141,7 @@ def tabular_metrics(problem: DiscreteProblem, lam: float):
     curve), ``objective_gap`` (``(star - exact) / |star|``) and ``tv_to_optimum``
     (``E_{x~P} TV(rho, rho*)``).
     """
-    lam = float(as_lam(lam))
+    lam = positive_scalar(lam, "lam")
     R, P, rho_sft = problem.R, problem.P, problem.rho_sft
     rho_star = problem.optimal_prompter(lam)
     star = float(discrete.objective(rho_star, rho_sft, R, lam, P))

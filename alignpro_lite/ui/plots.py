@@ -309,3 +309,56 @@ def plot_training(metrics: dict[str, pd.DataFrame]):
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- notebook 04
+def plot_learning_curve(curve: pd.DataFrame, title: str, axes=None):
+    """A tabular prompter's training (:func:`alignpro_lite.learn.policies.learning_curve`):
+    the batch estimate and the exact objective ``E R − λ KL`` against the closed-form optimum
+    (left), and the distance ``E_x TV(rho_θ, rho*)`` to it on a log scale (right)."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    ax1, ax2 = axes
+    ax1.plot(curve["step"], curve["objective"], alpha=0.3, label="batch estimate (sampled rewards)")
+    ax1.plot(
+        curve["step"],
+        curve["objective_exact"],
+        label=r"exact objective of the current $\rho_\theta$",
+    )
+    ax1.axhline(curve["objective_star"].iloc[0], color="k", ls="--", label=r"closed form $\rho^*$")
+    ax1.set(xlabel="step", ylabel=r"$E R - \lambda KL$ (reward units)", title=title)
+    ax1.legend(fontsize=8)
+    ax2.semilogy(curve["step"], curve["tv_to_optimum"])
+    ax2.set(
+        xlabel="step", ylabel=r"$E_x\,TV(\rho_\theta, \rho^*)$", title="distance to the closed form"
+    )
+    return axes
+
+
+def plot_overoptimisation(curves: dict[str, pd.DataFrame], axes=None):
+    """Gold reward against KL (left) and against λ (right) for each named curve.
+
+    ``curves`` maps a label (e.g. ``"BT, 900 pairs"``) to a frame of
+    :func:`overoptimisation_curve`. The dotted line is the ceiling ``gold_best`` of the first
+    curve (optimising the gold reward itself).
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    ax_kl, ax_lam = axes
+    for i, (label, df) in enumerate(curves.items()):
+        color = f"C{i}"
+        ax_kl.plot(df["kl"], df["gold"], color=color, label=f"{label}: gold (VADER)")
+        ax_lam.semilogx(df["lam"], df["gold"], color=color, label=label)
+        k = int(df["gold"].to_numpy().argmax())
+        ax_kl.plot(df["kl"].iloc[k], df["gold"].iloc[k], "o", color=color)
+        ax_lam.plot(df["lam"].iloc[k], df["gold"].iloc[k], "o", color=color)
+    first = next(iter(curves.values()))
+    ax_kl.plot(first["kl"], first["gold_best"], ":", color="k", label="optimising gold itself")
+    ax_kl.set(xlabel="KL(ρ* ‖ ρ_sft)", ylabel="gold reward E[R_gold]", title="gold reward vs KL")
+    ax_lam.set(xlabel="λ (small = optimise harder)", ylabel="gold reward", title="gold reward vs λ")
+    ax_lam.invert_xaxis()
+    ax_kl.legend(fontsize=8)
+    ax_lam.legend(fontsize=8)
+    return axes

@@ -3,7 +3,7 @@
 One idea: start a throw-away JupyterLab server from *this* environment, open a notebook in
 Debian's ``/usr/bin/chromium`` through Playwright (never a Playwright browser download), run all
 cells, find the λ dashboards and move their sliders like a person would. Used by
-``tests/test_browser.py`` (marker ``browser``) and ``python -m alignpro_lite.screenshot``.
+``tests/test_browser.py`` (marker ``browser``) and ``scripts/screenshot.py``.
 
 DOM contract honoured by :mod:`alignpro_lite.widgets` (CSS classes set with ``add_class``):
 
