@@ -1,4 +1,4 @@
-"""The exact mathematics of DESIGN.md §1: identities, limits, numeric edges, bad input."""
+"""The exact mathematics of docs/design.md §1: identities, limits, numeric edges, bad input."""
 
 import numpy as np
 import pytest

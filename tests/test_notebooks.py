@@ -54,7 +54,7 @@ def test_notebook_is_clean_and_has_a_kernelspec(path):
         if cell["cell_type"] == "code":
             assert not cell["outputs"] and cell["execution_count"] is None, "commit without outputs"
     first_code = next(c for c in nb["cells"] if c["cell_type"] == "code")
-    assert "apl.setup(" in "".join(first_code["source"])  # one setup cell, STYLE.md
+    assert "apl.setup(" in "".join(first_code["source"])  # one setup cell per notebook
 
 
 def test_fast_mode_is_one_switch():

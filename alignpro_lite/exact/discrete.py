@@ -1,4 +1,4 @@
-"""Exact Align-Pro on finite prompt sets (DESIGN.md §1), numpy, vectorised.
+"""Exact Align-Pro on finite prompt sets (docs/design.md §1), numpy, vectorised.
 
 Shapes (the last axis is always the distribution axis):
 

@@ -40,7 +40,7 @@ from alignpro_lite.exact.validate import check_distribution, check_finite, check
 
 @dataclass
 class DiscreteProblem:
-    """A finite Align-Pro instance. Arrays follow DESIGN.md §1 shapes.
+    """A finite Align-Pro instance. Arrays follow docs/design.md §1 shapes.
 
     Give either ``pi_F`` and ``r`` (full tabular form) or ``R`` and ``V`` (estimated form).
     """

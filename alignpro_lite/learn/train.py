@@ -1,6 +1,6 @@
 """One KL-regularised policy-gradient loop, for the prompter (Align-Pro) and the LLM (RLHF).
 
-The objective, per prompt ``x ~ P`` (DESIGN.md §1)::
+The objective, per prompt ``x ~ P`` (docs/design.md §1)::
 
     max_rho  E_{x~P} [ E_{a~rho(.|x)} r(x, a)  -  λ KL(rho(.|x) || rho_ref(.|x)) ]
 

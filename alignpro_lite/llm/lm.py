@@ -206,7 +206,7 @@ def _dtype_kwargs(dtype: torch.dtype) -> dict:
 def _build_embedded(folder: Path) -> dict:
     """Dequantise the embedded GGUF (~35 s) and save it as a plain checkpoint into ``folder``.
 
-    A GGUF-loaded model refuses ``save_pretrained`` (DESIGN.md §5): drop its
+    A GGUF-loaded model refuses ``save_pretrained`` (docs/design.md §4): drop its
     ``quantization_config``, build a fresh model from the config, load the dequantised
     weights into it (embeddings are tied), and save that.
     """

@@ -1,6 +1,6 @@
 """Reward functions ``r(x, y)`` with one signature: ``reward_fn(prompts, responses) -> (n,)``.
 
-``prompts[i]`` is the user's ORIGINAL prompt ``x`` (never the rewrite ``x'``: DESIGN.md judges a
+``prompts[i]`` is the user's ORIGINAL prompt ``x`` (never the rewrite ``x'``: docs/design.md §2 judges a
 response against what the user asked) and ``responses[i]`` a response ``y``. Every reward is a
 small object carrying
 

@@ -7,7 +7,7 @@ Each family has ``{task}_{train,test}.jsonl`` files, one prompt per line (schema
      "label": "harmful" | "benign" | null, "reference": "..." | null,
      "candidates": [{"text": "...", "kind": "original" | "instruction" | "bad"}, ...]}
 
-Candidate 0 is the original prompt verbatim (DESIGN.md: ``pi_ref = pi_F[:, 0]``). ``label`` is
+Candidate 0 is the original prompt verbatim (docs/design.md §2: ``pi_ref = pi_F[:, 0]``). ``label`` is
 required for harmlessness and ``reference`` for helpfulness; the rewards look them up by the
 *original* prompt text (:func:`label_lookup`, :func:`reference_lookup`), because ``r(x, y)``
 judges a response against the user's prompt ``x``, never against the rewrite ``x'``.

@@ -22,6 +22,7 @@ import numpy as np
 from alignpro_lite.exact import discrete
 from alignpro_lite.exact.problems import DiscreteProblem
 from alignpro_lite.exact.sweep import sweep_metrics
+from alignpro_lite.exact.validate import positive_scalar
 from alignpro_lite.ui import plots
 
 ALL = -1  # prompt-selector value for "all prompts, P-weighted"
@@ -267,9 +268,7 @@ class LamDashboard(_Dashboard):
     # ---------------------------------------------------------------- controls
     def set_lam(self, lam: float) -> None:
         """Move λ (what the slider calls)."""
-        lam = float(lam)
-        if not lam > 0:
-            raise ValueError(f"lam must be > 0, got {lam}.")
+        lam = positive_scalar(lam, "lam")
         self.lam = lam
         if hasattr(self, "slider") and self.slider.value != lam:
             self.slider.value = lam  # triggers update through the observer
