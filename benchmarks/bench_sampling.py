@@ -25,7 +25,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from alignpro_lite import lm  # noqa: E402
+from alignpro_lite.llm import lm  # noqa: E402
 
 PROMPTS = [
     "Describe your ideal weekend.",

@@ -77,8 +77,7 @@ def main() -> None:
         cfg = E.RunConfig(
             method=method,
             task="kindness",
-            lam=0.05,
-            steps=args.steps + 1,
+            steps=args.steps + 1,  # λ or β: 0.05, each method's default
             batch_size=args.batch_size,
             k=args.k,
             sft_steps=0,
@@ -99,7 +98,7 @@ def main() -> None:
             policy,
             env,
             prompts,
-            lam=cfg.lam,
+            lam=cfg.kl_weight,
             steps=cfg.steps,
             lr=cfg.lr,
             k=cfg.k,

@@ -61,7 +61,7 @@ def run_ours(steps: int) -> dict:
     from alignpro_lite.llm.tasks import load_task
 
     model, tok = load_causal_lm()
-    cfg = RunConfig(method="rlhf", task="kindness", lam=BETA, steps=steps, batch_size=BATCH, k=K,
+    cfg = RunConfig(method="rlhf", task="kindness", beta=BETA, steps=steps, batch_size=BATCH, k=K,
                     lr=LR, answer_tokens=TOKENS, temperature=TEMP, lora_r=R)  # fmt: skip
     torch.manual_seed(0)
     policy, env, model = build_run(cfg, "/tmp/unused", model, tok)
