@@ -199,6 +199,37 @@ def test_sampling_is_seeded_and_batch_independent(smol):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"temperature": 0.7, "top_p": 0.9, "n": 3, "max_new_tokens": 12, "batch_size": 4},
+        {"temperature": 1.0, "top_p": 1.0, "n": 2, "max_new_tokens": 6, "min_new_tokens": 6},
+        {"temperature": 0.0, "top_p": 1.0, "n": 1, "max_new_tokens": 8, "batch_size": 2},
+        # long budget: most answers end with EOS early, so finished rows leave the batch
+        {"temperature": 0.7, "top_p": 0.95, "n": 2, "max_new_tokens": 64, "batch_size": 16},
+    ],
+)
+def test_cache_engine_matches_generate_token_for_token(smol, kw):
+    """One prefill per prompt + a preallocated KV cache draws exactly what ``model.generate``
+    with the same per-row streams draws: same tokens, same EOS handling, any batch size."""
+    model, tok = smol
+    prompts = [*PROMPTS, PROMPTS[0]]  # a repeated prompt: the same rows, drawn twice
+    ref = lm.sample_ids(model, tok, prompts, seed=11, engine="generate", progress=False, **kw)
+    new = lm.sample_ids(model, tok, prompts, seed=11, engine="cache", progress=False, **kw)
+    assert new == ref
+    assert new[0] == new[-1]
+    T = kw["max_new_tokens"]
+    if T == 64:  # the early-stop path was exercised: rows ended (with EOS) and left the batch
+        ended = [y for row in new for y in row if len(y) < T]
+        assert ended and all(y[-1] in lm._eos_ids(model, tok) for y in ended)
+    if T <= 12:  # and the draws do not depend on the batch (one row per batch here)
+        other = {**kw, "batch_size": 1}
+        assert lm.sample_ids(model, tok, prompts, seed=11, progress=False, **other) == ref
+    with pytest.raises(ValueError, match="engine"):
+        lm.sample_ids(model, tok, prompts, engine="fast", progress=False)
+
+
+@pytest.mark.slow
 def test_min_new_tokens_fixes_the_length(smol):
     model, tok = smol
     ids = lm.sample_ids(

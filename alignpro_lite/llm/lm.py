@@ -37,6 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from alignpro_lite.config import cache_dir, get_device
+from alignpro_lite.llm.decoding import decode, draw
 
 log = logging.getLogger(__name__)
 
@@ -356,43 +357,16 @@ def row_seed(seed: int, k: int, text: str) -> int:
 
 
 def _nucleus_sampler(temperature: float, top_p: float, uniforms: torch.Tensor, start: int):
-    """A logits processor that draws ``y_t`` from the temperature-scaled top-``p`` distribution.
-
-    ``p_T(y) ∝ exp(logit_y / T)``; the nucleus is the smallest set of most likely tokens whose
-    mass reaches ``top_p``; the token is picked by inverse CDF with the row's own uniform
-    ``uniforms[b, t]`` (``(B, max_new_tokens)``), so each row has its own random stream. The
-    returned scores are 0 for the drawn token and -inf elsewhere: greedy decoding then emits it.
-    The nucleus is first searched among the 256 most likely tokens (``topk``, cheap); rows whose
-    nucleus is larger fall back to a full sort, so the sample is exact either way.
-    """
+    """A logits processor for ``model.generate`` (the ``"generate"`` engine) that draws ``y_t``
+    with :func:`~alignpro_lite.llm.decoding.draw` and the row's own uniform
+    ``uniforms[b, t]`` (``(B, max_new_tokens)``). The returned scores are 0 for the drawn token
+    and -inf elsewhere: greedy decoding then emits it."""
     from transformers import LogitsProcessor
-
-    def pick(probs: torch.Tensor, idx: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        # probs (B, K) in descending order, idx (B, K) their token ids, u (B,)
-        if top_p < 1:  # keep a token while the mass strictly before it is < top_p
-            probs = probs * ((probs.cumsum(-1) - probs) < top_p)
-        cum = probs.cumsum(-1)  # (B, K)
-        # first token whose cumulative mass exceeds u * total (never a zero-probability token)
-        j = (cum <= u.unsqueeze(-1) * cum[:, -1:]).sum(-1).clamp_max(probs.shape[-1] - 1)
-        return idx.gather(-1, j.unsqueeze(-1)).squeeze(-1)
 
     class NucleusSampler(LogitsProcessor):
         def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
             u = uniforms[:, input_ids.shape[1] - start]  # (B,)
-            logits = scores.float() / temperature  # (B, V)
-            log_Z = torch.logsumexp(logits, dim=-1, keepdim=True)  # (B, 1)
-            if top_p >= 1:  # no nucleus: inverse CDF over the vocabulary in its own order
-                vocab = torch.arange(logits.shape[-1], device=logits.device).expand_as(logits)
-                choice = pick((logits - log_Z).exp(), vocab, u)
-                return torch.full_like(scores, float("-inf")).scatter_(-1, choice[:, None], 0.0)
-            k = min(256, logits.shape[-1])
-            vals, idx = logits.topk(k, dim=-1)  # (B, k), descending
-            probs = (vals - log_Z).exp()
-            full = probs.sum(-1) < top_p  # (B,) rows whose nucleus is not inside the top k
-            choice = pick(probs, idx, u)
-            if full.any():  # nucleus not inside the top-k: sort the whole vocabulary
-                vals_f, idx_f = logits[full].sort(dim=-1, descending=True)
-                choice[full] = pick((vals_f - log_Z[full]).exp(), idx_f, u[full])
+            choice = draw(scores, u, temperature, top_p)
             out = torch.full_like(scores, float("-inf"))
             return out.scatter_(-1, choice.unsqueeze(-1), 0.0)
 
@@ -426,17 +400,21 @@ def sample_ids(
     system: str | None = None,
     chat: bool = True,
     progress: bool = True,
+    engine: str = "cache",
 ) -> list[list[list[int]]]:
     """Sample ``n`` continuations per prompt as token ids (``out[i][k]``: sample k of prompt i).
 
     ``y ~ pi_F(.|x')`` with temperature ``temperature`` and nucleus ``top_p``
     (``temperature=0`` is greedy). Each returned list holds the new tokens only, ending with
     the EOS token when the model stopped before ``max_new_tokens``. All ``len(prompts) * n``
-    rows are sorted by length and cut into ``batch_size`` rows per ``model.generate`` call
-    (left padding): batching is the biggest lever on a CPU.
-    """
-    from transformers import GenerationConfig, LogitsProcessorList
+    rows are sorted by prompt length and cut into batches of ``batch_size`` rows (left padding):
+    batching is the biggest lever on a CPU. Sample ``k`` of a prompt draws from its own random
+    stream (:func:`row_seed`), so results do not depend on ``batch_size`` or on the other prompts.
 
+    ``engine``: ``"cache"`` (default) prefills each distinct prompt of a batch once and decodes
+    with a preallocated KV cache (:func:`alignpro_lite.llm.decoding.decode`); ``"generate"`` is
+    ``model.generate`` with the same draws (the reference it is tested against, token for token).
+    """
     prompts = _check_texts(prompts, "prompts")
     for name, v, lo in (
         ("n", n, 1),
@@ -452,25 +430,19 @@ def sample_ids(
             "need temperature >= 0 and 0 < top_p <= 1, "
             f"got temperature={temperature}, top_p={top_p}."
         )
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
     device = next(model.parameters()).device
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    eos = _eos_ids(model, tok)
     keys, ids = _prompt_ids(tok, prompts, chat, system)  # keys seed the per-row streams
     rows = [(i, k) for i in range(len(prompts)) for k in range(n)]
     rows.sort(key=lambda ik: len(ids[ik[0]]))  # stable: similar lengths share a batch
-    config = GenerationConfig(
-        max_new_tokens=int(max_new_tokens),
-        min_new_tokens=int(min_new_tokens),
-        do_sample=False,  # sampling happens in _nucleus_sampler (then greedy emits it)
-        num_beams=1,
-        pad_token_id=pad_id,
-        eos_token_id=_eos_ids(model, tok),
-    )
     out: list[list[list[int]]] = [[[] for _ in range(n)] for _ in prompts]
     batches = range(0, len(rows), int(batch_size))
     for start in tqdm(batches, desc="sampling", unit="batch", disable=not progress):
         chunk = rows[start : start + int(batch_size)]
-        input_ids, mask = pad_left([ids[i] for i, _ in chunk], pad_id, device)
-        processors = LogitsProcessorList()
+        uniforms = None
         if temperature > 0:
             uniforms = np.stack(
                 [
@@ -479,21 +451,48 @@ def sample_ids(
                 ]
             )  # (B, max_new_tokens): row b's stream, a prefix-stable function of its seed
             uniforms = torch.as_tensor(uniforms, dtype=torch.float32, device=device)
-            processors.append(
-                _nucleus_sampler(float(temperature), float(top_p), uniforms, input_ids.shape[1])
-            )
-        gen = model.generate(
-            input_ids=input_ids,
-            attention_mask=mask,
-            generation_config=config,
-            logits_processor=processors,
-        )
-        new = gen[:, input_ids.shape[1] :].tolist()
-        eos = set(config.eos_token_id)
+        kw = dict(max_new_tokens=int(max_new_tokens), min_new_tokens=int(min_new_tokens),
+                  temperature=float(temperature), top_p=float(top_p), eos=eos, pad_id=pad_id)  # fmt: skip
+        if engine == "cache":
+            distinct = list(dict.fromkeys(i for i, _ in chunk))  # one prefill per prompt
+            where = {i: p for p, i in enumerate(distinct)}
+            input_ids, mask = pad_left([ids[i] for i in distinct], pad_id, device)
+            new = decode(model, input_ids, mask, [where[i] for i, _ in chunk], uniforms, **kw)
+        else:
+            new = _generate_rows(model, [ids[i] for i, _ in chunk], uniforms, device, **kw)
         for (i, k), toks in zip(chunk, new, strict=True):
             cut = next((t + 1 for t, tok_id in enumerate(toks) if tok_id in eos), len(toks))
             out[i][k] = toks[:cut]
     return out
+
+
+ENGINES = ("cache", "generate")
+
+
+def _generate_rows(model, rows, uniforms, device, *, max_new_tokens, min_new_tokens, temperature,
+                   top_p, eos, pad_id) -> list[list[int]]:  # fmt: skip
+    """The ``"generate"`` engine: ``model.generate`` on left-padded rows, one prefill per row."""
+    from transformers import GenerationConfig, LogitsProcessorList
+
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        min_new_tokens=min_new_tokens,
+        do_sample=False,  # sampling happens in _nucleus_sampler (then greedy emits it)
+        num_beams=1,
+        pad_token_id=pad_id,
+        eos_token_id=eos,
+    )
+    input_ids, mask = pad_left(rows, pad_id, device)
+    processors = LogitsProcessorList()
+    if uniforms is not None:
+        processors.append(_nucleus_sampler(temperature, top_p, uniforms, input_ids.shape[1]))
+    gen = model.generate(
+        input_ids=input_ids,
+        attention_mask=mask,
+        generation_config=config,
+        logits_processor=processors,
+    )
+    return gen[:, input_ids.shape[1] :].tolist()
 
 
 def generate(
