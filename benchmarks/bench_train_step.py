@@ -6,12 +6,18 @@ machine's device (cuda when present), plus a resume-equals-uninterrupted check o
         # same architecture, random weights (a folder with config.json + tokenizer files):
         # identical FLOPs, so identical timings; used where the weights cannot be copied
 
-Prints one line per method: device, steps, seconds/step (after one warm-up step), peak memory.
+Runs each method twice on the same config and seeds: with today's paths (``model.generate``
+sampling, every row's prompt recomputed for the log-probs) and the new ones (one prefill per
+prompt with a preallocated KV cache; the prompt's cache shared by its k continuations in the
+log-probs). Prints one JSON line per (method, path): device, steps, seconds/step (after one
+warm-up step), peak memory; then a table of the speed-ups.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import shutil
 import tempfile
@@ -48,6 +54,23 @@ def toy_reward():
     return as_reward(fn, "toy-kind-words", 0.0, 1.0)
 
 
+@contextlib.contextmanager
+def paths(which: str):
+    """``"new"``: the package as it is; ``"today"``: sampling through ``model.generate`` and
+    log-probs without the shared prefix (the code paths before the KV-cache work)."""
+    from alignpro_lite.learn import generative
+    from alignpro_lite.llm import lm
+
+    saved = lm.sample_ids, generative.token_logprobs
+    if which == "today":
+        lm.sample_ids = functools.partial(saved[0], engine="generate")
+        generative.token_logprobs = functools.partial(saved[1], share_prefix=False)
+    try:
+        yield
+    finally:
+        lm.sample_ids, generative.token_logprobs = saved
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--random-init", type=Path, default=None)
@@ -55,7 +78,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--tokens", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy CPU)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from alignpro_lite import experiment as E
     from alignpro_lite.config import get_device
@@ -72,7 +98,7 @@ def main() -> None:
     results = {"device": device, "torch": torch.__version__}
     if device == "cuda":
         results["gpu"] = torch.cuda.get_device_name(0)
-    for method in ("align-pro", "rlhf"):
+    for method, which in [(m, w) for m in ("align-pro", "rlhf") for w in ("today", "new")]:
         model, tok = load_causal_lm(name)
         cfg = E.RunConfig(
             method=method,
@@ -94,22 +120,24 @@ def main() -> None:
         from alignpro_lite.learn.train import train
 
         t0 = time.perf_counter()
-        res = train(
-            policy,
-            env,
-            prompts,
-            lam=cfg.kl_weight,
-            steps=cfg.steps,
-            lr=cfg.lr,
-            k=cfg.k,
-            batch_size=cfg.batch_size,
-            seed=0,
-            progress=False,
-        )
+        with paths(which):
+            res = train(
+                policy,
+                env,
+                prompts,
+                lam=cfg.kl_weight,
+                steps=cfg.steps,
+                lr=cfg.lr,
+                k=cfg.k,
+                batch_size=cfg.batch_size,
+                seed=0,
+                progress=False,
+            )
         total = time.perf_counter() - t0
         sec = res.metrics["seconds"].to_numpy()
         line = {
             "method": method,
+            "paths": which,
             "steps": int(len(sec)),
             "s_per_step_after_warmup": float(np.mean(sec[1:])) if len(sec) > 1 else float(sec[0]),
             "first_step_s": float(sec[0]),
@@ -123,10 +151,17 @@ def main() -> None:
             "seqs_per_step": args.batch_size * args.k,
             "tokens": args.tokens,
         }
-        results[method] = line
+        results[f"{method}/{which}"] = line
         print(json.dumps(line), flush=True)
         del model, policy, env
-    print(json.dumps(results))
+    print(
+        f"\n{'method':<10} {'today s/step':>12} {'new s/step':>10} {'speed-up':>8} {'same first reward':>17}"
+    )
+    for method in ("align-pro", "rlhf"):
+        a, b = results[f"{method}/today"], results[f"{method}/new"]
+        ta, tb = a["s_per_step_after_warmup"], b["s_per_step_after_warmup"]
+        same = abs(a["reward_first"] - b["reward_first"]) < 1e-9
+        print(f"{method:<10} {ta:>12.2f} {tb:>10.2f} {ta / tb:>7.2f}x {str(same):>17}")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -14,7 +14,7 @@ import torch
 from alignpro_lite.learn import generative as G
 from alignpro_lite.learn.policies import one_thread
 from alignpro_lite.learn.train import train
-from alignpro_lite.llm import lora
+from alignpro_lite.llm import lm, lora
 from alignpro_lite.llm.lm import load_causal_lm
 
 XS = ["hello kind cat", "why is the sky blue", "tell my sister", "how do i help"]
@@ -112,6 +112,38 @@ def test_repeated_prompts_get_independent_samples(tiny):
     assert len({tuple(r[0]) for r in out[:3]}) == 3
     plain = sample_ids(model, tok, ["hello kind cat", "tell my sister"], n=1, seed=3, **kw)
     assert out[0] == plain[0] and out[3] == plain[1]
+
+
+def test_shared_prefix_logprobs_and_gradients_equal_the_full_forward(tiny):
+    """Each prompt once + its k continuations on the KV cache gives today's log-probs and
+    LoRA gradients (through the prompt's cache too), to float tolerance."""
+    model, tok = tiny
+    model = lora.add_lora(model, "p", lora.LoRASpec(r=4))
+    with torch.no_grad():  # a non-trivial adapter, so its gradients are not all zero
+        for p in lora.lora_params(model, "p").values():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
+    prompts = [tok(lm.chat_format(tok, x), add_special_tokens=False)["input_ids"] for x in XS[:2]]
+    rows = [prompts[0]] * 3 + [prompts[1]] * 2 + [prompts[0]]  # shared prefixes, any order
+    conts = [[5, 6, 7], [8], [9, 10, 11, 12, 13], [5], [6, 7], []]
+    weights = torch.arange(1.0, 7.0)
+    got = {}
+    for share in (False, True):
+        model.zero_grad()
+        lp = lm.token_logprobs(model, rows, conts, temperature=0.7, share_prefix=share)
+        (lp * weights).sum().backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        got[share] = (lp.detach(), grads)
+    (lp_full, g_full), (lp_shared, g_shared) = got[False], got[True]
+    torch.testing.assert_close(lp_shared, lp_full, rtol=1e-5, atol=1e-5)
+    assert lp_full[-1] == 0  # an empty continuation has log-probability 0
+    assert set(g_shared) == set(g_full) and len(g_full) > 0
+    for name, g in g_full.items():
+        assert g.abs().sum() > 0, name
+        scale = float(g.abs().max())  # float32 sums in another order: relative to the scale
+        torch.testing.assert_close(g_shared[name], g, rtol=1e-4, atol=1e-4 * scale)
+    for b in (1, 2, 4):  # batch boundaries that split a prompt's rows change nothing
+        lp_b = lm.token_logprobs(model, rows, conts, temperature=0.7, batch_size=b)
+        torch.testing.assert_close(lp_b.detach(), lp_full, rtol=1e-5, atol=1e-5)
 
 
 def test_copy_save_load_lora_roundtrip(tiny, tmp_path):

@@ -544,39 +544,98 @@ def token_logprobs(
     temperature: float = 1.0,
     pad_id: int = 0,
     batch_size: int = 64,
+    share_prefix: bool = True,
 ) -> torch.Tensor:
     """``log rho(a|x) = sum_t log softmax(logits_t / T)[a_t]`` of exact token ids, ``(n,)``.
 
-    Rows are left-padded with explicit ``position_ids`` (as ``generate`` does), and only the
-    logits of the last ``max |a| + 1`` positions are computed (``logits_to_keep``): the output
-    layer over the 49k-token vocabulary is the most expensive matrix of a small model.
-    Differentiable when grad is enabled.
+    With ``share_prefix`` (default) each DISTINCT prompt of a batch runs through the model once
+    and its ``k`` continuations run on top of its KV cache: the prompt (system text + ``x``,
+    often longer than the sampled part) is no longer recomputed ``k`` times, forward and
+    backward. Gradients reach the LoRA weights through both parts (the cache is part of the
+    graph). ``share_prefix=False`` runs every row in full (left-padded, explicit
+    ``position_ids``, only the last ``max |a| + 1`` positions' logits); both agree to float
+    tolerance (tested). Differentiable when grad is enabled.
 
     Args:
         prompt_ids: ``n`` token-id lists of the formatted prompts (what ``generate`` saw).
         cont_ids: ``n`` token-id lists of the continuations (the sampled tokens, EOS included).
         temperature: ``T > 0`` of the policy.
+        batch_size: rows per forward pass.
     """
     if len(prompt_ids) != len(cont_ids):
         raise ValueError(f"{len(prompt_ids)} prompts but {len(cont_ids)} continuations.")
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0 for log-probabilities, got {temperature}.")
     device = next(model.parameters()).device
-    out = []
-    for s in range(0, len(prompt_ids), batch_size):
-        P, C = prompt_ids[s : s + batch_size], cont_ids[s : s + batch_size]
-        L = max(max(len(c) for c in C), 1)
-        ids, mask = pad_left([list(p) + list(c) for p, c in zip(P, C, strict=True)], pad_id, device)
-        W = ids.shape[1]
-        target = torch.zeros((len(C), L), dtype=torch.bool)  # which kept positions count
-        for b, c in enumerate(C):
-            target[b, L - len(c) :] = True
-        target = target.to(device)
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        logits = model(
-            input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=L + 1
-        ).logits  # (B, L + 1, V): positions W-L-1 .. W-1
-        logp = torch.log_softmax(logits[:, :-1].float() / temperature, dim=-1)  # (B, L, V)
-        tok = logp.gather(-1, ids[:, W - L :].unsqueeze(-1)).squeeze(-1)  # (B, L)
-        out.append((tok * target).sum(-1))
+    rows = _prefix_logprobs if share_prefix else _full_logprobs
+    out = [
+        rows(
+            model,
+            prompt_ids[s : s + batch_size],
+            cont_ids[s : s + batch_size],
+            temperature,
+            pad_id,
+            device,
+        )  # fmt: skip
+        for s in range(0, len(prompt_ids), batch_size)
+    ]
     return torch.cat(out)
+
+
+def _full_logprobs(model, P, C, temperature, pad_id, device) -> torch.Tensor:
+    """Every row (prompt + continuation) in full, left-padded: ``(B,)``."""
+    L = max(max(len(c) for c in C), 1)
+    ids, mask = pad_left([list(p) + list(c) for p, c in zip(P, C, strict=True)], pad_id, device)
+    W = ids.shape[1]
+    target = torch.zeros((len(C), L), dtype=torch.bool)  # which kept positions count
+    for b, c in enumerate(C):
+        target[b, L - len(c) :] = True
+    target = target.to(device)
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model(
+        input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=L + 1
+    ).logits  # (B, L + 1, V): positions W-L-1 .. W-1
+    logp = torch.log_softmax(logits[:, :-1].float() / temperature, dim=-1)  # (B, L, V)
+    tok = logp.gather(-1, ids[:, W - L :].unsqueeze(-1)).squeeze(-1)  # (B, L)
+    return (tok * target).sum(-1)
+
+
+def _prefix_logprobs(model, P, C, temperature, pad_id, device) -> torch.Tensor:
+    """Each distinct prompt once, then the continuations on its KV cache: ``(B,)``."""
+    from transformers import DynamicCache
+
+    keys = [tuple(p) for p in P]
+    distinct = list(dict.fromkeys(keys))
+    where = {p: i for i, p in enumerate(distinct)}
+    index = torch.tensor([where[p] for p in keys], dtype=torch.long, device=device)  # (B,)
+    ids_p, mask_p = pad_left([list(p) for p in distinct], pad_id, device)  # (D, Lp)
+    pos_p = (mask_p.cumsum(-1) - 1).clamp(min=0)
+    cache = DynamicCache()
+    last = model(
+        input_ids=ids_p,
+        attention_mask=mask_p,
+        position_ids=pos_p,
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    ).logits[:, -1]  # fmt: skip  (D, V): predicts each continuation's first token
+    cache.batch_select_indices(index)  # a gather: gradients of the k rows add up in the prefix
+    Lc = max(max(len(c) for c in C), 1)
+    cont = torch.full((len(C), Lc), pad_id, dtype=torch.long)
+    cmask = torch.zeros((len(C), Lc), dtype=torch.long)
+    for b, c in enumerate(C):  # continuations right-padded: pads only ever follow real tokens
+        cont[b, : len(c)] = torch.tensor(list(c), dtype=torch.long)
+        cmask[b, : len(c)] = 1
+    cont, cmask = cont.to(device), cmask.to(device)
+    pos_c = pos_p[index, -1:] + 1 + torch.arange(Lc, device=device)  # (B, Lc)
+    logits = model(
+        input_ids=cont,
+        attention_mask=torch.cat([mask_p[index], cmask], dim=1),
+        position_ids=pos_c,
+        past_key_values=cache,
+        use_cache=True,
+    ).logits  # fmt: skip  (B, Lc, V): position j predicts continuation token j + 1
+    logits = torch.cat([last[index].unsqueeze(1), logits[:, :-1]], dim=1)  # (B, Lc, V)
+    logp = torch.log_softmax(logits.float() / temperature, dim=-1)
+    tok = logp.gather(-1, cont.unsqueeze(-1)).squeeze(-1)  # (B, Lc)
+    return (tok * cmask).sum(-1)
