@@ -240,3 +240,30 @@ def test_smollm_align_pro_step_end_to_end(smollm):
     assert -1 <= row["task_reward"] <= 1 and 0 < row["preservation"] <= 1
     assert abs(row["kl"]) < 1e-4  # first step: rho == rho_sft
     assert len(env.last["answers"]) == 4
+
+
+@pytest.mark.parametrize("kind", ["prompter", "rlhf"])
+def test_merged_lora_samples_identically_and_restores_the_base_exactly(tiny, kind):
+    """Sampling with the adapter folded into the weights draws the same tokens as the side
+    branch, and leaves the frozen model's weights bit for bit as they were."""
+    model, tok = tiny
+    model = lora.add_lora(model, kind, lora.LoRASpec(r=4))
+    with torch.no_grad():  # a trained-looking adapter: the merge must matter
+        for p in lora.lora_params(model, kind).values():
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(2)))
+    base = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" not in n}
+    cls = G.PrompterPolicy if kind == "prompter" else G.ResponderPolicy
+    draws = {}
+    for merge in (False, True):
+        policy = cls(model, tok, adapter=kind, max_new_tokens=6, temperature=1.0, merge_lora=merge)
+        with torch.no_grad():
+            draws[merge] = policy.sample(XS, 3, torch.Generator().manual_seed(4)).ids
+    assert draws[True] == draws[False]
+    for n, p in model.named_parameters():
+        if "lora_" not in n:
+            assert torch.equal(p, base[n]), n
+    with torch.no_grad(), lora.merged(model, kind):  # inside: the adapter is in the weights
+        assert any(not torch.equal(p, base[n]) for n, p in model.named_parameters() if n in base)
+    with pytest.raises(ValueError, match="no LoRA adapter"):
+        with lora.merged(model, "nope"):
+            pass

@@ -38,6 +38,7 @@ instead of rewriting it; a short SFT teaches it the rewrite format.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ import torch
 from tqdm.auto import tqdm
 
 from alignpro_lite.llm.lm import token_logprobs
-from alignpro_lite.llm.lora import frozen, is_peft, lora_params, use_adapter
+from alignpro_lite.llm.lora import frozen, is_peft, lora_params, merged, use_adapter
 
 __all__ = [
     "REWRITE_SYSTEM",
@@ -135,6 +136,9 @@ class LoRAPolicy(torch.nn.Module):
     the chat-formatted prompt ``x`` (with ``system`` as system message). The reference is the
     adapter ``ref_adapter`` or, when ``None``, the base model with adapters disabled.
 
+    Sampling runs with the adapter folded into the base weights (``merge_lora``,
+    :func:`~alignpro_lite.llm.lora.merged`; restored exactly afterwards), log-probabilities
+    with the adapter as a side branch so gradients reach it.
     Batches are lists of prompt strings; actions are :class:`Actions`. ``parameters()`` and
     ``state_dict()`` hold only this policy's LoRA weights, so checkpoints of
     :func:`~alignpro_lite.learn.train.train` are a few MB.
@@ -151,6 +155,7 @@ class LoRAPolicy(torch.nn.Module):
         max_new_tokens: int = 40,
         temperature: float = 0.7,
         sample_batch_size: int = 64,
+        merge_lora: bool = True,
     ) -> None:
         super().__init__()
         if not is_peft(model) or adapter not in model.peft_config:
@@ -169,6 +174,7 @@ class LoRAPolicy(torch.nn.Module):
         self.max_new_tokens = int(max_new_tokens)
         self.temperature = float(temperature)
         self.sample_batch_size = int(sample_batch_size)
+        self.merge_lora = bool(merge_lora)  # sample with the adapter folded in (lora.merged)
         self._ids_cache: dict[str, list[int]] = {}
         self._activate()
 
@@ -212,19 +218,21 @@ class LoRAPolicy(torch.nn.Module):
         """``k`` continuations per prompt in ONE batched generate call, ``a ~ rho(.|x)``."""
         self._activate()
         seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
-        ids = sample_distinct(
-            self.model,
-            self.tok,
-            list(batch),
-            n=int(k),
-            seed=seed,
-            system=self.system,
-            max_new_tokens=self.max_new_tokens,
-            temperature=self.temperature,
-            top_p=1.0,
-            batch_size=self.sample_batch_size,
-            progress=False,
-        )
+        fold = merged(self.model, self.adapter) if self.merge_lora else contextlib.nullcontext()
+        with fold:  # the adapter folded into the base weights while sampling (restored exactly)
+            ids = sample_distinct(
+                self.model,
+                self.tok,
+                list(batch),
+                n=int(k),
+                seed=seed,
+                system=self.system,
+                max_new_tokens=self.max_new_tokens,
+                temperature=self.temperature,
+                top_p=1.0,
+                batch_size=self.sample_batch_size,
+                progress=False,
+            )
         flat = [row for per_prompt in ids for row in per_prompt]  # prompt-major
         return Actions(ids=flat, texts=self.decode(flat))
 
