@@ -56,19 +56,26 @@ def toy_reward():
 
 @contextlib.contextmanager
 def paths(which: str):
-    """``"new"``: the package as it is; ``"today"``: sampling through ``model.generate`` and
-    log-probs without the shared prefix (the code paths before the KV-cache work)."""
+    """``"new"``: the package as it is; ``"today"``: sampling through ``model.generate`` with the
+    LoRA adapter as a side branch, and log-probs without the shared prefix (the code paths
+    before the KV-cache work)."""
     from alignpro_lite.learn import generative
     from alignpro_lite.llm import lm
 
-    saved = lm.sample_ids, generative.token_logprobs
+    saved = lm.sample_ids, generative.token_logprobs, generative.LoRAPolicy.sample
     if which == "today":
         lm.sample_ids = functools.partial(saved[0], engine="generate")
         generative.token_logprobs = functools.partial(saved[1], share_prefix=False)
+
+        def unmerged_sample(self, *args, **kwargs):
+            self.merge_lora = False  # the adapter as a side branch while sampling, as before
+            return saved[2](self, *args, **kwargs)
+
+        generative.LoRAPolicy.sample = unmerged_sample
     try:
         yield
     finally:
-        lm.sample_ids, generative.token_logprobs = saved
+        lm.sample_ids, generative.token_logprobs, generative.LoRAPolicy.sample = saved
 
 
 def main() -> None:

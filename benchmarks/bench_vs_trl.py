@@ -1,7 +1,7 @@
 """Our RLHF baseline vs TRL's RLOOTrainer: seconds per step, peak memory, reward after N steps.
 
     pip install -e ".[bench]"            # TRL is a benchmark-only extra
-    python benchmarks/bench_vs_trl.py --steps 4 --threads 1
+    python benchmarks/bench_vs_trl.py --steps 20 --seeds 0,1 --threads 1
 
 Same model (embedded SmolLM2-135M-Instruct, LoRA r=8 on q_proj/v_proj, alpha 16), same prompts
 (kindness TRAIN prompts), same reward (VADER kindness), same batch (3 prompts x 4 completions),
@@ -9,7 +9,9 @@ same generation (32 new tokens, temperature 0.7, top_p 1), same optimiser (Adam(
 same KL weight beta = 0.05 to the frozen model: the defaults of ``RunConfig`` (read at run time). TRL is configured fairly for a CPU:
 ``use_cpu=True``, ``bf16=False`` (its default is bf16, slower on CPU), ``beta`` explicit,
 one generation per optimiser step. Each side runs in its own subprocess (so peak RSS is its
-own), on the same machine, one after the other. "Reward after N" is measured identically for
+own), on the same machine, one after the other, for each seed. Per step, both log the batch's mean reward (the training
+curve); "same reward in less time" compares when ours first reaches TRL's final training reward.
+"Reward after N" (eval) is measured identically for
 both: 2 answers to each of the first 12 kindness TEST prompts from the trained model with
 :func:`alignpro_lite.llm.lm.generate` (fixed seed), scored by the same reward.
 """
@@ -30,7 +32,7 @@ def _defaults():
     from alignpro_lite.experiment.runs import RunConfig
 
     d = RunConfig(method="rlhf", task="kindness")
-    return d.batch_size, d.k, d.answer_tokens, d.temperature, d.lr, d.lam, d.lora_r
+    return d.batch_size, d.k, d.answer_tokens, d.temperature, d.lr, d.beta, d.lora_r
 
 
 BATCH, K, TOKENS, TEMP, LR, BETA, R = _defaults()
@@ -52,7 +54,7 @@ def _eval_reward(model, tok) -> float:
     return float(np.mean(get_reward("kindness")(flat_x, [y for row in ys for y in row])))
 
 
-def run_ours(steps: int) -> dict:
+def run_ours(steps: int, seed: int) -> dict:
     import torch
 
     from alignpro_lite.experiment.runs import RunConfig, build_run
@@ -63,18 +65,19 @@ def run_ours(steps: int) -> dict:
     model, tok = load_causal_lm()
     cfg = RunConfig(method="rlhf", task="kindness", beta=BETA, steps=steps, batch_size=BATCH, k=K,
                     lr=LR, answer_tokens=TOKENS, temperature=TEMP, lora_r=R)  # fmt: skip
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     policy, env, model = build_run(cfg, "/tmp/unused", model, tok)
     data = [p.prompt for p in load_task("kindness", "train")]
     before = _eval_reward(model, tok)
     res = train(policy, env, data, lam=BETA, steps=steps, lr=LR, k=K, batch_size=BATCH,
-                max_grad_norm=1.0, seed=0, progress=False)  # fmt: skip
+                max_grad_norm=1.0, seed=seed, progress=False)  # fmt: skip
     sec = res.metrics["seconds"].tolist()
     return {"impl": "alignpro-lite", "seconds": sec, "reward_before": before,
+            "rewards": res.metrics["reward_mean"].tolist(),
             "reward_after": _eval_reward(model, tok)}  # fmt: skip
 
 
-def run_trl(steps: int) -> dict:
+def run_trl(steps: int, seed: int) -> dict:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -102,7 +105,7 @@ def run_trl(steps: int) -> dict:
         steps_per_generation=1, num_iterations=1, max_completion_length=TOKENS,
         temperature=TEMP, top_p=1.0, learning_rate=LR, lr_scheduler_type="constant",
         max_grad_norm=1.0, max_steps=steps, logging_steps=1, save_strategy="no",
-        report_to="none", seed=0, disable_tqdm=True,
+        report_to="none", seed=seed, disable_tqdm=True,
     )  # fmt: skip
     times: list[float] = []
 
@@ -121,55 +124,87 @@ def run_trl(steps: int) -> dict:
     trained = trainer.model.eval()
     with torch.no_grad():
         after = _eval_reward(trained, tok)
+    rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
     return {"impl": "trl-" + __import__("trl").__version__ + " RLOOTrainer", "seconds": times,
-            "reward_before": before, "reward_after": after}  # fmt: skip
+            "reward_before": before, "rewards": rewards, "reward_after": after}  # fmt: skip
 
 
-def child(which: str, steps: int, threads: int | None) -> None:
+def child(which: str, steps: int, threads: int | None, seed: int) -> None:
     import torch
 
     if threads:
         torch.set_num_threads(threads)
-    out = run_ours(steps) if which == "ours" else run_trl(steps)
+    out = run_ours(steps, seed) if which == "ours" else run_trl(steps, seed)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["threads"] = torch.get_num_threads()
     print("RESULT " + json.dumps(out))
 
 
+def _last(xs: list[float], n: int = 5) -> float:
+    return sum(xs[-n:]) / len(xs[-n:])
+
+
+def _time_to(rewards: list[float], seconds: list[float], level: float, n: int = 5) -> float | None:
+    """Training seconds until the n-step running mean of the batch reward first reaches ``level``."""
+    for t in range(n, len(rewards) + 1):
+        if sum(rewards[t - n : t]) / n >= level:
+            return sum(seconds[:t])
+    return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--seeds", default="0,1", help="comma-separated training seeds (0,1)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads in each run")
     ap.add_argument("--child", choices=["ours", "trl"], help=argparse.SUPPRESS)
+    ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.steps, args.threads)
+        child(args.child, args.steps, args.threads, args.seed)
         return
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    results = {}
-    for which in ("ours", "trl"):
-        cmd = [sys.executable, __file__, "--child", which, "--steps", str(args.steps)]
-        if args.threads:
-            cmd += ["--threads", str(args.threads)]
-        p = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
-        if line is None:
-            print(p.stdout[-3000:], p.stderr[-3000:], sep="\n")
-            raise SystemExit(f"{which} failed (exit {p.returncode})")
-        results[which] = json.loads(line[7:])
-    print(f"{'':16s} {'s/step (mean)':>14s} {'s/step (median)':>16s} {'peak RSS MB':>12s} "
-          f"{'reward before':>14s} {'reward after':>13s}")  # fmt: skip
-    for r in results.values():
-        s = sorted(r["seconds"])
-        print(f"{r['impl'][:16]:16s} {sum(s) / len(s):14.1f} {s[len(s) // 2]:16.1f} "
-              f"{r['peak_rss_mb']:12.0f} {r['reward_before']:14.3f} {r['reward_after']:13.3f}")  # fmt: skip
-    ratio = (sum(results["ours"]["seconds"]) / len(results["ours"]["seconds"])) / (
-        sum(results["trl"]["seconds"]) / len(results["trl"]["seconds"])
-    )
-    print(
-        f"ours / TRL seconds per step: {ratio:.2f} (target <= 0.7); steps = {args.steps}, "
-        f"batch = {BATCH} prompts x {K}, {TOKENS} new tokens, threads = {results['ours']['threads']}"
-    )
+    seeds = [int(v) for v in args.seeds.split(",")]
+    results: dict[str, list[dict]] = {"ours": [], "trl": []}
+    for seed in seeds:
+        for which in ("ours", "trl"):
+            cmd = [sys.executable, __file__, "--child", which, "--steps", str(args.steps),
+                   "--seed", str(seed)]  # fmt: skip
+            if args.threads:
+                cmd += ["--threads", str(args.threads)]
+            p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
+            if line is None:
+                print(p.stdout[-3000:], p.stderr[-3000:], sep="\n")
+                raise SystemExit(f"{which} seed {seed} failed (exit {p.returncode})")
+            results[which].append({**json.loads(line[7:]), "seed": seed})
+            r = results[which][-1]
+            print(f"{which} seed {seed}: {sum(r['seconds']) / len(r['seconds']):.1f} s/step, "
+                  f"batch reward {r['rewards'][0]:.3f} -> last-5 mean {_last(r['rewards']):.3f}, "
+                  f"eval {r['reward_before']:.3f} -> {r['reward_after']:.3f}", flush=True)  # fmt: skip
+    print(f"\n{'':24s} {'seed':>4s} {'s/step':>7s} {'peak RSS MB':>11s} {'train reward':>14s} "
+          f"{'eval before':>11s} {'eval after':>10s}")  # fmt: skip
+    for runs in results.values():
+        for r in runs:
+            curve = f"{r['rewards'][0]:.3f}->{_last(r['rewards']):.3f}"
+            print(f"{r['impl'][:24]:24s} {r['seed']:>4d} {sum(r['seconds']) / len(r['seconds']):7.1f} "
+                  f"{r['peak_rss_mb']:11.0f} {curve:>14s} {r['reward_before']:11.3f} "
+                  f"{r['reward_after']:10.3f}")  # fmt: skip
+    mean = lambda runs, f: sum(f(r) for r in runs) / len(runs)  # noqa: E731
+    per_step = {
+        w: mean(runs, lambda r: sum(r["seconds"]) / len(r["seconds"]))
+        for w, runs in results.items()
+    }
+    print(f"\nours / TRL seconds per step: {per_step['ours'] / per_step['trl']:.2f}; steps = {args.steps}, "
+          f"seeds = {seeds}, batch = {BATCH} prompts x {K}, {TOKENS} new tokens, "
+          f"threads = {results['ours'][0]['threads']}")  # fmt: skip
+    for o, t in zip(results["ours"], results["trl"], strict=True):
+        level = _last(t["rewards"])
+        ours_t = _time_to(o["rewards"], o["seconds"], level)
+        trl_t = _time_to(t["rewards"], t["seconds"], level)
+        reached = "not reached" if ours_t is None else f"{ours_t:.0f} s (TRL {trl_t:.0f} s)"
+        print(f"seed {o['seed']}: TRL's final training reward {level:.3f} (last-5 mean); ours reaches "
+              f"it (5-step running mean) after {reached}")  # fmt: skip
     print(json.dumps(results))
 
 
