@@ -329,7 +329,7 @@ _GOOD = E.RunConfig(method="rlhf", task="kindness").to_json()
         ),
         ("{\n", r"run.json is not valid JSON \(Expecting .*line 2 column 1"),
         ("", r"run.json is not valid JSON \(Expecting value: line 1 column 1"),
-        (b"\xff\xfe{}", r"run.json is not UTF-8 text"),
+        (b"\xff\xfe{}", r"run.json: not UTF-8 text"),
         ("[1, 2]", r"run.json: expected a JSON object of run settings, got list"),
         (
             json.dumps({**_GOOD, "steps": "ten"}),
@@ -364,7 +364,7 @@ def test_run_json_round_trip_and_integral_floats(tmp_path):
 @pytest.mark.parametrize(
     ("metrics", "match"),
     [
-        (b"step,reward_mean,kl\n1,\xff\xfe,0\n", "is not UTF-8 text"),
+        (b"step,reward_mean,kl\n1,\xff\xfe,0\n", "not UTF-8 text"),
         ("step,reward\n1,0.5\n", "has no columns 'reward_mean', 'kl'"),
         ("step,reward_mean,kl\n1,0.5,0.1,7,8\n", "is not a CSV table"),
         ("", "is not a CSV table"),

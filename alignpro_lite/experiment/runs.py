@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from alignpro_lite.atomic import check_out_dir
+from alignpro_lite.exact.schema import read_text
 from alignpro_lite.exact.validate import positive_scalar
 from alignpro_lite.learn import generative as G
 from alignpro_lite.learn.train import (
@@ -212,14 +213,7 @@ def read_run(run_dir: str | Path) -> RunConfig:
     if not path.is_file():
         raise ValueError(f"{run_dir} is not a run folder ({RUN_FILE} is missing); train it first.")
     fix = "restore it or train into a fresh --out"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(
-            f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); {fix}."
-        ) from None
-    except OSError as err:
-        raise ValueError(f"{path} cannot be read ({err.strerror}); {fix}.") from None
+    text = read_text(path, "run settings file")
     try:
         d = json.loads(text)
     except json.JSONDecodeError as err:
@@ -240,14 +234,7 @@ def read_metrics(run_dir: str | Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     fix = "restore it, delete it (the report then skips the run's training curve) or retrain"
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(
-            f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); {fix}."
-        ) from None
-    except OSError as err:
-        raise ValueError(f"{path} cannot be read ({err.strerror}); {fix}.") from None
+    text = read_text(path, "metrics file")
     try:
         m = pd.read_csv(io.StringIO(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
