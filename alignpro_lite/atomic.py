@@ -37,11 +37,20 @@ def check_out_dir(out: str | Path, names: Iterable[str] = (), flag: str = "--out
     text = str(out)
     if not text.strip():
         raise ValueError(f"{flag} is empty; give an output folder, e.g. {flag} runs/out.")
-    out = Path(out)
+    out = Path(os.path.abspath(out))  # '.', '..', trailing slashes: one spelling
+    if out.is_symlink():  # a link to a folder: the set is swapped in where the link points
+        out = out.resolve()
     if out.exists() and not out.is_dir():
         raise ValueError(
             f"{flag} {text!r} is an existing file, not a folder; give a folder path "
             "(it is created if missing)."
+        )
+    cwd = Path.cwd().resolve()
+    if out == cwd or out in cwd.parents or os.path.ismount(out):
+        raise ValueError(
+            f"{flag} {text!r} is the current folder, one of its parents or a mount point; the "
+            "command replaces its output folder as a whole, so give a subfolder, e.g. "
+            f"{flag} {os.path.join(text, 'out')}."
         )
     parent = _existing_ancestor(out.absolute().parent)
     if not os.access(parent, os.W_OK | os.X_OK):
@@ -64,6 +73,15 @@ def check_out_dir(out: str | Path, names: Iterable[str] = (), flag: str = "--out
     return out
 
 
+def _folder_mode(out: Path) -> int:
+    """The permissions ``out`` has, or a new folder would get (``0o777`` minus the umask)."""
+    if out.is_dir():
+        return out.stat().st_mode & 0o7777
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
+
+
 def _existing_ancestor(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
@@ -80,8 +98,9 @@ def staged_dir(out: str | Path, flag: str = "--out", owned: Iterable[str] = ()) 
     included) the staging folder is deleted and ``out`` is untouched.
     """
     out = check_out_dir(out, flag=flag)
-    out.absolute().parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.absolute().parent))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    os.chmod(tmp, _folder_mode(out))  # mkdtemp makes 0700; keep the folder's own permissions
     try:
         yield tmp
         swap_in(tmp, out, owned)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from alignpro_lite.experiment.evaluate import migrate_samples
+from alignpro_lite.experiment.evaluate import kl_weights_of_report, migrate_samples
 from alignpro_lite.experiment.runs import RUN_FILE, RunConfig
 
 
@@ -43,8 +43,12 @@ def migrate_folder(root: Path) -> list[str]:
         old = pd.read_csv(path, keep_default_na=False)
         if {"lam", "beta"} <= set(old.columns):
             continue
+        meta = path.with_name("report.json")
+        runs = (
+            json.loads(meta.read_text(encoding="utf-8")).get("runs", []) if meta.is_file() else []
+        )
         tmp = path.with_suffix(".csv.tmp")
-        migrate_samples(old).to_csv(tmp, index=False)
+        migrate_samples(old, *kl_weights_of_report(runs)).to_csv(tmp, index=False)
         tmp.replace(path)
         changed.append(str(path))
     return changed

@@ -93,3 +93,25 @@ def test_check_out_dir_refuses_a_read_only_folder(tmp_path, monkeypatch):
             check_out_dir(ro / "new")
     finally:
         ro.chmod(0o755)
+
+
+def test_the_current_folder_and_its_parents_are_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for out in (".", "..", str(tmp_path), "./"):
+        with pytest.raises(ValueError, match="current folder"):
+            check_out_dir(out)
+
+
+def test_a_symlinked_folder_gets_the_set_where_it_points_and_modes_are_kept(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    real.chmod(0o751)
+    (real / "old.txt").write_text("kept")
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    with staged_dir(link, owned=("a.csv",)) as tmp:
+        (tmp / "a.csv").write_text("new")
+    assert link.is_symlink() and (real / "a.csv").read_text() == "new"
+    assert (real / "old.txt").read_text() == "kept"
+    assert real.stat().st_mode & 0o777 == 0o751
+    assert _leftovers(tmp_path) == []

@@ -502,3 +502,23 @@ def test_cli_train_warns_in_one_line_and_resumes_from_the_previous_checkpoint(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("alignpro-lite: warning: ")
     assert f"{out / 'checkpoint.pt'} is truncated (0 of" in err[0] and "(step 5)" in err[0]
+
+
+def test_first_layout_samples_gain_kl_weight_columns():
+    old = pd.DataFrame(
+        {
+            "task": ["kindness"] * 5,
+            "method": ["NoFT", "Align-Pro", "Align-Pro λ=0.01", "Align-Pro λ=∞ (rho_sft)", "RLHF"],
+            "reward": [0.1, 0.2, 0.3, 0.4, 0.5],
+        }
+    )
+    new = EV.migrate_samples(old, {"kindness": 0.05}, {"kindness": 0.07})
+    assert new["lam"].tolist()[1:4] == [0.05, 0.01, np.inf] and np.isnan(new["lam"][0])
+    assert new["beta"][4] == 0.07 and new["beta"][:4].isna().all()
+    unknown = EV.migrate_samples(old)  # run folders unknown: NaN, never a guess
+    assert np.isnan(unknown["lam"][1]) and np.isnan(unknown["beta"][4])
+    assert EV.migrate_samples(new) is new  # current tables: unchanged
+    from alignpro_lite.config import repo_root
+
+    shipped = E.load_report(repo_root() / "runs" / "report")  # migrated: same numbers as before
+    assert shipped["samples"]["lam"].dtype == float and len(shipped["lam_sweep"]) == 4

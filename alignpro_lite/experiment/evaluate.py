@@ -330,23 +330,51 @@ def lam_sweep_table(samples: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- the report
-def migrate_samples(samples: pd.DataFrame) -> pd.DataFrame:
-    """Evaluation samples written before the KL weights were columns: add ``lam`` (λ of the
-    Align-Pro rows, ∞ for ``rho_sft``) and ``beta`` (β of the RLHF rows) from the run
-    folders named in their labels. A current table comes back unchanged."""
+def migrate_samples(
+    samples: pd.DataFrame,
+    main_lam: dict[str, float] | None = None,
+    beta: dict[str, float] | None = None,
+) -> pd.DataFrame:
+    """Evaluation samples written before the KL weights were columns: add ``lam`` and ``beta``.
+
+    A λ-sweep row's λ is in its label (``Align-Pro λ=0.01``; ∞ for ``rho_sft``). The main
+    ``Align-Pro`` rows and the ``RLHF`` rows take ``main_lam[task]`` and ``beta[task]`` from the
+    run folders (:func:`kl_weights_of_report`), NaN where unknown. A current table comes back
+    unchanged.
+    """
     if {"lam", "beta"} <= set(samples.columns):
         return samples
     out = samples.copy()
     label = out["method"].astype(str)
     swept = label.str.extract(r"^Align-Pro λ=([0-9.e+-]+|∞)", expand=False)
-    lam = swept.map(lambda v: math.inf if v == "∞" else float(v), na_action="ignore")
-    main = label.eq("Align-Pro")
-    out["lam"] = lam.where(~main, MIGRATION_KL_WEIGHT).astype(float)
-    out["beta"] = pd.Series(math.nan, index=out.index).where(~label.eq("RLHF"), MIGRATION_KL_WEIGHT)
+    lam = swept.map(lambda v: math.inf if v == "∞" else float(v), na_action="ignore").astype(float)
+    task_lam = out["task"].map(main_lam or {}).astype(float)
+    task_beta = out["task"].map(beta or {}).astype(float)
+    out["lam"] = lam.where(~label.eq("Align-Pro"), task_lam)
+    out["beta"] = task_beta.where(label.eq("RLHF"), math.nan)
     return out
 
 
-MIGRATION_KL_WEIGHT = 0.05  # λ and β of every run behind a report of the first layout
+def kl_weights_of_report(run_dirs: list[str | Path]) -> tuple[dict, dict]:
+    """``(main λ per task, β per task)`` of the runs a report evaluated, chosen as
+    :func:`evaluate_runs` chooses them (the Align-Pro run whose λ equals the RLHF run's β, else
+    the first). Runs that cannot be read are skipped."""
+    configs = []
+    for d in run_dirs:
+        try:
+            configs.append(read_run(d))
+        except ValueError:
+            continue
+    main_lam, beta = {}, {}
+    for task in dict.fromkeys(c.task for c in configs):
+        aps = [c for c in configs if c.task == task and c.method == "align-pro"]
+        rl = [c for c in configs if c.task == task and c.method == "rlhf"]
+        if rl:
+            beta[task] = rl[0].beta
+        main = next((c for c in aps if rl and c.lam == rl[0].beta), aps[0] if aps else None)
+        if main is not None:
+            main_lam[task] = main.lam
+    return main_lam, beta
 
 
 def evaluate_runs(

@@ -18,6 +18,7 @@ from alignpro_lite.experiment.evaluate import (
     EVAL_SEED,
     evaluate_runs,
     gap_closed,
+    kl_weights_of_report,
     lam_sweep_table,
     migrate_samples,
     summary_table,
@@ -117,9 +118,13 @@ def load_report(folder: str | Path) -> dict[str, pd.DataFrame]:
         raise ValueError(
             f"{folder} holds no report (samples.csv is missing); run `alignpro-lite report` first."
         )
-    samples = migrate_samples(pd.read_csv(path, keep_default_na=False))
-    for col in ("lam", "beta"):  # empty cells are NaN, not text
-        samples[col] = samples[col].replace("", "nan").astype(float)
+    numeric = ("reward", "preservation", "lam", "beta")  # empty cells: NaN; in texts: ""
+    samples = pd.read_csv(path, keep_default_na=False, na_values=dict.fromkeys(numeric, [""]))
+    if not {"lam", "beta"} <= set(samples.columns):  # a report of the first layout
+        runs = []
+        if (folder / "report.json").is_file():
+            runs = json.loads((folder / "report.json").read_text(encoding="utf-8")).get("runs", [])
+        samples = migrate_samples(samples, *kl_weights_of_report(runs))
     tables = {"samples": samples, **tables_from_samples(samples)}
     for name in ("win_rates", "judgements"):
         if (folder / f"{name}.csv").is_file():

@@ -479,6 +479,8 @@ def _generate_rows(model, rows, uniforms, device, *, max_new_tokens, min_new_tok
         min_new_tokens=min_new_tokens,
         do_sample=False,  # sampling happens in _nucleus_sampler (then greedy emits it)
         num_beams=1,
+        repetition_penalty=1.0,  # neutral: not the model's own generation_config defaults
+        no_repeat_ngram_size=0,
         pad_token_id=pad_id,
         eos_token_id=eos,
     )
