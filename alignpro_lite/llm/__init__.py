@@ -7,6 +7,6 @@ Modules that need torch load on first use (``apl.llm.lm``), so ``import alignpro
 
 from alignpro_lite.config import lazy_package
 
-SUBMODULES = ("estimate", "lm", "lora", "rewards", "semantics", "tables", "tasks")
+SUBMODULES = ("decoding", "estimate", "lm", "lora", "rewards", "semantics", "tables", "tasks")
 __all__ = list(SUBMODULES)
 __getattr__, __dir__ = lazy_package(__name__, SUBMODULES)
