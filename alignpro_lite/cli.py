@@ -23,6 +23,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from alignpro_lite.llm.frozen import PI_F_DECODING
+
 EXIT_USAGE = 2
 
 
@@ -293,16 +295,25 @@ def register_estimate(sub) -> None:
     es.add_argument(
         "--samples", type=int_range(2, 1000), default=4, help="answers per rewrite, 2-1000 (4)"
     )
+    pi_f = PI_F_DECODING  # the one frozen model: change these only to study another one
     es.add_argument(
         "--max-new-tokens",
         type=int_range(1, 4096),
-        default=32,
-        help="answer length in tokens, 1-4096 (32)",
+        default=pi_f.max_new_tokens,
+        help=f"answer length in tokens, 1-4096 ({pi_f.max_new_tokens}: the frozen model's setting)",
     )
     es.add_argument(
-        "--temperature", type=positive_float, default=0.7, help="sampling temperature > 0 (0.7)"
+        "--temperature",
+        type=positive_float,
+        default=pi_f.temperature,
+        help=f"sampling temperature > 0 ({pi_f.temperature:g}: the frozen model's setting)",
     )
-    es.add_argument("--top-p", type=finite_float, default=0.9, help="nucleus sampling (0, 1] (0.9)")
+    es.add_argument(
+        "--top-p",
+        type=finite_float,
+        default=pi_f.top_p,
+        help=f"nucleus sampling (0, 1] ({pi_f.top_p:g}: the frozen model's setting)",
+    )
     es.add_argument(
         "--batch-size", type=int_range(1), default=64, help="sequences per generate call (64)"
     )
@@ -404,15 +415,18 @@ def cmd_report(args) -> int:
     check_out(args.out, REPORT_FILES)  # before the evaluation, not after it
     with threads(args.threads):
         tables = write_report(
-            args.run_dirs, args.out, n_samples=args.n_samples, judge=not args.no_judge,
-            progress=not args.no_progress,
+            args.run_dirs, args.out, n_samples=args.n_samples, progress=not args.no_progress,
         )  # fmt: skip
     import pandas as pd
 
     with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(tables["summary"].round(3).to_string(index=False))
+        cols = ["task", "method", "n_prompts", "mean", "ci_low", "ci_high", "var_within", "gold"]
+        summary = tables["summary"]
+        print(summary[[c for c in cols if c in summary]].round(3).to_string(index=False))
         if not tables["gap"].empty:
-            print(tables["gap"].round(3).to_string(index=False))
+            gap = tables["gap"][["task", "gap_closed", "gap_ci_low", "gap_ci_high",
+                                 "rlhf_beats_noft", "ap_beats_noft", "ap_lower_var_within"]]  # fmt: skip
+            print(gap.round(3).to_string(index=False))
     print(f"wrote {Path(args.out)}")
     return 0
 
@@ -495,14 +509,18 @@ def register_experiment(sub) -> None:
         "report",
         help="evaluate runs on the TEST prompts: tables (CSV) and figures (PNG)",
         description="Evaluate NoFT, Align-Pro and RLHF on the held-out test prompts of every task "
-        "in the given runs: mean reward with 95% CI, variance, gap closed, judge win rates, λ sweep.",
+        "in the given runs, paired (sample k of a prompt shares its random stream across "
+        "methods): mean reward with 95% CI, paired differences, variances, gap closed with CI, "
+        "gold-judge win rates, λ sweep.",
     )
     rp.add_argument("run_dirs", nargs="+", help="run folders written by `alignpro-lite train`")
     rp.add_argument("--out", required=True, help="output folder for the tables and figures")
     rp.add_argument(
-        "--n-samples", type=int_range(1), default=2, help="answers per test prompt and method (2)"
+        "--n-samples",
+        type=int_range(2),
+        default=8,
+        help="answers per test prompt and method, >= 2 (8: the preregistered evaluation)",
     )
-    rp.add_argument("--no-judge", action="store_true", help="skip the pairwise-judge win rates")
     rp.add_argument("--threads", type=int_range(1), default=None)
     rp.add_argument("--no-progress", action="store_true")
     rp.set_defaults(func=cmd_report)

@@ -1,5 +1,14 @@
 #!/usr/bin/env bash
-# The exact commands that produced the shipped runs/ and runs/report/ (defaults of RunConfig:
+# The exact commands that produced the shipped runs/ and runs/report/.
+#
+# The training runs were made BEFORE the preregistered evaluation (runs/PREREGISTRATION.md), on
+# the first version of the task data (git history of data/tasks/ and data/tables/: 4 instruction
+# rewrites per prompt, the 0/1-style rules); rerunning the train commands today trains on the
+# current data and gives different runs. runs/report/ was then re-evaluated with the paired,
+# preregistered evaluation: the `report` command at the end (8 answers x 60 test prompts per task
+# and method, common random numbers, gold judges), about 15 minutes on 2 CPU cores.
+#
+# Training (defaults of RunConfig:
 # 10 RL steps x 3 prompts x k=4 samples, 32-token rewrites and answers, LoRA r=8 on q/v,
 # Adam lr 5e-4, KL weight 0.05 for both methods, preservation penalty mu=0.5, seed 0).
 # Three lanes run in parallel, one torch thread each (fastest on a busy 2-core machine).
@@ -34,4 +43,4 @@ C=$!
 wait $A $B $C
 alignpro-lite report $R/alignpro-kindness $R/alignpro-kindness-lam0.01 $R/alignpro-kindness-lam0.5 \
   $R/rlhf-kindness $R/alignpro-harmlessness $R/rlhf-harmlessness $R/alignpro-helpfulness \
-  $R/rlhf-helpfulness --out $R/report $T > $R/report.log 2>&1
+  $R/rlhf-helpfulness --out $R/report --threads 2 --no-progress > $R/report.log 2>&1

@@ -155,8 +155,9 @@ def _samples():
         for method, mu, sd in (("NoFT", 0.0, 0.5), ("Align-Pro", 0.3, 0.2), ("RLHF", 0.4, 0.3)):
             for pid in range(30):
                 for s in range(2):
+                    r = mu + sd * rng.standard_normal()
                     rows.append(dict(task=task, method=method, prompt_id=pid, sample=s, x="x",
-                                     x_prime="x", y="y", reward=mu + sd * rng.standard_normal(),
+                                     x_prime="x", y="y", reward=r, gold=float(r > 0.2),
                                      preservation=1.0))  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -165,30 +166,35 @@ def test_summary_gap_and_ci():
     s = E.summary_table(_samples())
     assert len(s) == 6 and set(s["method"]) == {"NoFT", "Align-Pro", "RLHF"}
     assert (s["ci_low"] < s["mean"]).all() and (s["mean"] < s["ci_high"]).all()
-    g = E.gap_closed(s).set_index("task")
+    assert (s["variance_ci_low"] < s["variance"]).all() and (s["var_within"] > 0).all()
+    g = E.gap_closed(_samples()).set_index("task")
     row = s.set_index(["task", "method"])["mean"]
     want = (row["kindness", "Align-Pro"] - row["kindness", "NoFT"]) / (
         row["kindness", "RLHF"] - row["kindness", "NoFT"]
     )
     assert g.loc["kindness", "gap_closed"] == pytest.approx(want)
-    assert g["ap_lower_variance"].all()
+    assert g.loc["kindness", "gap_ci_low"] < want < g.loc["kindness", "gap_ci_high"]
+    assert (
+        g["ap_lower_var_within"].all() and g["ap_beats_noft"].all() and g["rlhf_beats_noft"].all()
+    )
     # a t-interval over 30 per-prompt means: half-width = t_.975(29) sd / sqrt(30)
     k = _samples().query("task == 'kindness' and method == 'NoFT'")
     pm = k.groupby("prompt_id")["reward"].mean()
     half = 2.045229642 * pm.std(ddof=1) / np.sqrt(30)
     assert s.iloc[0]["ci_high"] - s.iloc[0]["mean"] == pytest.approx(half, rel=1e-6)
+    # within-prompt variance with ddof = 1 (two samples: half the squared difference)
+    v = k.groupby("prompt_id")["reward"].var(ddof=1).mean()
+    assert s.iloc[0]["var_within"] == pytest.approx(v)
+    p = E.evaluate.paired_table(_samples())
+    assert set(p["measure"]) == {"reward", "gold"} and len(p) == 2 * 2 * 3  # 2 tasks, 3 pairs
+    w = E.win_rates(_samples())
+    assert len(w) == 2 * 3 and w["win_rate"].between(0, 1).all()
 
 
 def test_gap_is_nan_when_rlhf_does_not_beat_noft():
-    s = E.summary_table(
-        _samples().assign(reward=lambda d: np.where(d.method == "RLHF", -1.0, d.reward))
-    )
-    assert E.gap_closed(s)["gap_closed"].isna().all()
-
-
-def test_wilson_interval():
-    lo, hi = EV._wilson(0.5, 100)
-    assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
+    s = _samples().assign(reward=lambda d: np.where(d.method == "RLHF", -1.0, d.reward))
+    g = E.gap_closed(s)
+    assert g["gap_closed"].isna().all() and not g["rlhf_beats_noft"].any()
 
 
 # --------------------------------------------------------------------------- report + CLI
@@ -196,15 +202,19 @@ def test_report_on_two_tiny_runs(tiny_path, tmp_path):
     for method in ("align-pro", "rlhf"):
         _run(_cfg(tiny_path, method, steps=1), tmp_path / method)
     model, tok = load_causal_lm(str(tiny_path), device="cpu")
-    tables = E.write_report([tmp_path / "align-pro", tmp_path / "rlhf"], tmp_path / "rep", n_samples=1,
+    rep = tmp_path / "rep"
+    rep.mkdir()
+    (rep / "judgements.csv").write_text("left by an older report\n")
+    tables = E.write_report([tmp_path / "align-pro", tmp_path / "rlhf"], rep, n_samples=2,
                       model=model, tok=tok, progress=False)  # fmt: skip
     s = tables["summary"]
-    assert list(s["method"]) == ["NoFT", "Align-Pro", "RLHF"] and (s["n_prompts"] == 30).all()
-    assert len(tables["gap"]) == 1 and len(tables["win_rates"]) == 2
-    assert ((tables["win_rates"]["win_rate"] >= 0) & (tables["win_rates"]["win_rate"] <= 1)).all()
+    assert list(s["method"]) == ["NoFT", "Align-Pro", "RLHF"] and (s["n_prompts"] == 60).all()
+    assert len(tables["gap"]) == 1 and len(tables["win_rates"]) == 3
+    assert not (rep / "judgements.csv").exists()  # an older report's file goes with its set
     for name in (
         "samples.csv",
         "summary.csv",
+        "paired.csv",
         "gap.csv",
         "win_rates.csv",
         "comparison.png",
@@ -213,10 +223,10 @@ def test_report_on_two_tiny_runs(tiny_path, tmp_path):
         assert (tmp_path / "rep" / name).is_file(), name
     again = E.load_report(tmp_path / "rep")
     pd.testing.assert_frame_equal(again["summary"], s, check_dtype=False, rtol=1e-9)
-    assert json.loads((tmp_path / "rep" / "report.json").read_text())["n_samples"] == 1
+    meta = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert meta["n_samples"] == 2 and meta["pi_F_decoding"]["top_p"] == 1.0 and meta["machine"]
 
-    # a report that fails while writing leaves the previous report byte-identical (one set) ...
-    rep = tmp_path / "rep"
+    # a report that fails while writing leaves the previous report byte-identical (one set)
     before = {p.name: p.read_bytes() for p in rep.iterdir()}
 
     def broken(*args, **kwargs):
@@ -225,14 +235,10 @@ def test_report_on_two_tiny_runs(tiny_path, tmp_path):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(RP, "plot_training", broken)
         with pytest.raises(RuntimeError):
-            E.write_report([tmp_path / "align-pro", tmp_path / "rlhf"], rep, n_samples=1,
+            E.write_report([tmp_path / "align-pro", tmp_path / "rlhf"], rep, n_samples=2,
                      model=model, tok=tok, progress=False)  # fmt: skip
     assert {p.name: p.read_bytes() for p in rep.iterdir()} == before
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
-    # ... and a new report replaces the whole set: no stale win rates beside a judge-less report
-    E.write_report([tmp_path / "align-pro", tmp_path / "rlhf"], rep, n_samples=1, judge=False,
-             model=model, tok=tok, progress=False)  # fmt: skip
-    assert (rep / "samples.csv").is_file() and not (rep / "win_rates.csv").exists()
 
 
 @pytest.mark.parametrize(

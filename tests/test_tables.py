@@ -96,29 +96,29 @@ def copy(tmp_path) -> Copy:
 def test_unchanged_copy_loads(copy):
     copy.write()
     tab = tables.load_task_table("kindness", "test", folder=copy.folder)
-    assert tab.problem.n_x == 30 and len(tab.samples) == 180
+    assert tab.problem.n_x == 60 and len(tab.samples) == 480
 
 
 def test_trailing_blank_lines_in_samples_are_accepted(copy):
     text = "".join(json.dumps(s) + "\n" for s in copy.lines)
     copy.write(text + "\n\n  \n")
-    assert len(tables.load_task_table("kindness", "test", folder=copy.folder).samples) == 180
+    assert len(tables.load_task_table("kindness", "test", folder=copy.folder).samples) == 480
     copy.write(text.replace("\n", "\r\n"))  # Windows line ends too
-    assert len(tables.load_task_table("kindness", "test", folder=copy.folder).samples) == 180
+    assert len(tables.load_task_table("kindness", "test", folder=copy.folder).samples) == 480
 
 
 def test_fewer_prompts_than_the_task_file(copy):
     copy.spec["prompts"].pop()
-    copy.lines = copy.lines[:-6]
+    copy.lines = copy.lines[:-8]
     message = copy.error()
     assert str(copy.table) in message
-    assert "field 'prompts': the table has 29 prompts but the task file" in message
-    assert "kindness_test.jsonl has 30" in message and "alignpro-lite estimate" in message
+    assert "field 'prompts': the table has 59 prompts but the task file" in message
+    assert "kindness_test.jsonl has 60" in message and "alignpro-lite estimate" in message
 
 
 def test_max_prompts_tables_cover_a_prefix(copy):
     copy.spec["prompts"] = copy.spec["prompts"][:3]
-    copy.lines = copy.lines[:18]
+    copy.lines = copy.lines[:24]
     copy.spec["meta"]["max_prompts"] = 3
     copy.write()
     assert tables.load_task_table("kindness", "test", folder=copy.folder).problem.n_x == 3
@@ -146,8 +146,8 @@ def _drop_last_candidate(copy: Copy, i: int) -> None:
     "mutate, match",
     [
         (lambda c: c.cand(2, 3).update(text="Something else entirely"), r"prompt 2, candidate 3, field 'text'"),
-        (lambda c: c.cand(2, 5).update(kind="instruction"), r"prompt 2, candidate 5, field 'kind'"),
-        (lambda c: _drop_last_candidate(c, 4), r"prompt 4, field 'candidates': 5 candidates but prompt 'kind-test-005' .* has 6"),
+        (lambda c: c.cand(2, 7).update(kind="instruction"), r"prompt 2, candidate 7, field 'kind'"),
+        (lambda c: _drop_last_candidate(c, 4), r"prompt 4, field 'candidates': 7 candidates but prompt 'kind-test-005' .* has 8"),
         (lambda c: c.cand(1, 2).pop("sim"), r"prompt 1, candidate 2: missing field 'sim'"),
         (lambda c: c.cand(1, 2).update(sim=1.2), r"prompt 1, candidate 2, field 'sim': must be a number in \[-1, 1\], got 1.2"),
         (lambda c: c.cand(1, 2).update(sim=-1.5), r"field 'sim': must be a number in \[-1, 1\]"),
@@ -178,21 +178,21 @@ def test_full_form_file_is_not_a_table(copy):
 @pytest.mark.parametrize(
     "edit, line, match",
     [
-        ("drop", 8, r"line 8: expected the answers of \(prompt_id 'kind-test-002', c 1\), got \(prompt_id 'kind-test-002', c 2\)"),
-        ("dup", 8, r"line 9: expected the answers of \(prompt_id 'kind-test-002', c 2\), got \(prompt_id 'kind-test-002', c 1\)"),
-        ("swap", 8, r"line 8: expected the answers of \(prompt_id 'kind-test-002', c 1\), got .* c 2\)"),
-        ("extra", 181, r"line 181: extra line for \(prompt_id 'kind-test-030', c 5\); the table has 180"),
-        ("short", None, r"179 lines but the table has 180 candidates; the answers of \(prompt_id 'kind-test-030', c 5\) onwards are missing \(after line 179\)"),
-        ("id", 8, r"line 8: expected the answers of \(prompt_id 'kind-test-002', c 1\), got \(prompt_id 'kind-test-999', c 1\)"),
-        ("kind", 8, r"line 8, field 'kind': 'bad' differs from the table's candidate 1"),
-        ("text", 8, r"line 8, field 'candidate': 'changed' differs from the table's candidate 1"),
-        ("reward", 8, r"line 8, field 'rewards'\[0\]: 3 is outside the table's reward_range \[-1, 1\]"),
-        ("mean", 8, r"line 8, field 'rewards': their mean .* disagrees with R = "),
-        ("count", 8, r"line 8, field 'rewards': 3 rewards for 4 responses"),
-        ("n", 8, r"line 8, field 'rewards': 3 rewards, but meta.n says 4"),
-        ("nan", 8, r"line 8, field 'rewards'\[1\]: must be a finite number, got NaN"),
-        ("key", 8, r"line 8: unknown field 'reward'. Did you mean 'rewards'\?"),
-        ("json", 8, r"line 8: not valid JSON"),
+        ("drop", 10, r"line 10: expected the answers of \(prompt_id 'kind-test-002', c 1\), got \(prompt_id 'kind-test-002', c 2\)"),
+        ("dup", 10, r"line 11: expected the answers of \(prompt_id 'kind-test-002', c 2\), got \(prompt_id 'kind-test-002', c 1\)"),
+        ("swap", 10, r"line 10: expected the answers of \(prompt_id 'kind-test-002', c 1\), got .* c 2\)"),
+        ("extra", 481, r"line 481: extra line for \(prompt_id 'kind-test-060', c 7\); the table has 480"),
+        ("short", None, r"479 lines but the table has 480 candidates; the answers of \(prompt_id 'kind-test-060', c 7\) onwards are missing \(after line 479\)"),
+        ("id", 10, r"line 10: expected the answers of \(prompt_id 'kind-test-002', c 1\), got \(prompt_id 'kind-test-999', c 1\)"),
+        ("kind", 10, r"line 10, field 'kind': 'bad' differs from the table's candidate 1"),
+        ("text", 10, r"line 10, field 'candidate': 'changed' differs from the table's candidate 1"),
+        ("reward", 10, r"line 10, field 'rewards'\[0\]: 3 is outside the table's reward_range \[-1, 1\]"),
+        ("mean", 10, r"line 10, field 'rewards': their mean .* disagrees with R = "),
+        ("count", 10, r"line 10, field 'rewards': 3 rewards for 4 responses"),
+        ("n", 10, r"line 10, field 'rewards': 3 rewards, but meta.n says 4"),
+        ("nan", 10, r"line 10, field 'rewards'\[1\]: must be a finite number, got NaN"),
+        ("key", 10, r"line 10: unknown field 'reward'. Did you mean 'rewards'\?"),
+        ("json", 10, r"line 10: not valid JSON"),
     ],
 )  # fmt: skip
 def test_samples_errors_name_the_samples_file_and_line(copy, edit, line, match):
@@ -229,7 +229,7 @@ def test_samples_errors_name_the_samples_file_and_line(copy, edit, line, match):
         lines[k]["reward"] = lines[k].pop("rewards")
     text = "".join(json.dumps(s, allow_nan=True) + "\n" for s in lines)
     if edit == "json":
-        text = text.replace("\n", "\n{oops\n", 7).replace("\n{oops\n", "\n", 6)
+        text = text.replace("\n", "\n{oops\n", 9).replace("\n{oops\n", "\n", 8)
     message = copy.error(text)
     assert message.startswith(str(copy.samples)), message
     assert re.search(match, message), message

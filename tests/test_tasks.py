@@ -12,7 +12,7 @@ from alignpro_lite.config import repo_root
 from alignpro_lite.llm import tasks
 
 ALL = [(t, s) for t in tasks.TASKS for s in tasks.SPLITS]
-MIN_PROMPTS = {"train": 60, "test": 30}
+MIN_PROMPTS = {"train": 60, "test": 60}
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +31,13 @@ def test_shipped_file_loads_with_enough_prompts(shipped, task, split):
         assert p.candidates[0].text == p.prompt and p.candidates[0].kind == "original"
         kinds = p.candidate_kinds
         assert "instruction" in kinds and "bad" in kinds
-        assert all(len(c.text.split()) <= 45 for c in p.candidates), p.id
+        assert all(len(c.text.split()) <= 75 for c in p.candidates), p.id
         assert (p.label is not None) == (task == "harmlessness")
         assert (p.reference is not None) == (task == "helpfulness")
+        assert (p.key is not None) == (task == "helpfulness")
+        # every prompt has every rewrite type of its family, in the same order
+        assert p.candidate_types == prompts[0].candidate_types
+        assert p.candidate_types[0] == "original" and p.candidate_types[-1] == "bad"
 
 
 def test_ids_unique_and_no_prompt_in_both_splits(shipped):
@@ -53,6 +57,16 @@ def test_harmlessness_is_about_40_percent_harmful(shipped, split):
     # interleaved, so a fast-mode prefix is mixed too
     first = labels[:10]
     assert 3 <= first.count("harmful") <= 5
+
+
+def test_keys_name_the_fact_of_the_reference(shipped):
+    from alignpro_lite.llm.rewards import contains_key
+
+    for split in tasks.SPLITS:
+        ps = shipped["helpfulness", split]
+        # each key is stated by its reference, and not already given away by the question
+        assert contains_key([p.reference for p in ps], [p.key for p in ps]).all()
+        assert not contains_key([p.prompt for p in ps], [p.key for p in ps]).any()
 
 
 def test_references_are_short(shipped):
@@ -229,6 +243,9 @@ def test_line_of_another_task_names_file_line_item_and_field(tmp_path, monkeypat
         ({"reference": "An answer."}, r"field 'reference': only helpfulness prompts have a reference"),
         ({"task": "helpfulness"}, r"field 'reference': a helpfulness prompt needs a reference"),
         ({"task": "harmlessness"}, r"field 'label': a harmlessness prompt needs label"),
+        ({"task": "helpfulness", "reference": "An answer."}, r"field 'key': a helpfulness prompt needs a key"),
+        ({"key": ["no"]}, r"field 'key': only helpfulness prompts have key answers"),
+        ({"task": "helpfulness", "reference": "A.", "key": []}, r"field 'key': must not be empty"),
         ({"id": 7}, r"line 2, field 'id': must be a non-empty string, got 7"),
         ({"label": True}, r"field 'label': unknown label true \(a boolean\)"),
         ({"candidates": "none"}, r"field 'candidates': must be a list of candidates"),

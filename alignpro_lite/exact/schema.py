@@ -677,6 +677,12 @@ TASK_CANDIDATE = Obj(
     {
         "text": Field(Str(), doc="the rewrite x'"),
         "kind": Field(Enum(CANDIDATE_KINDS, "kind"), doc="original | instruction | bad"),
+        "type": Field(
+            Str(max_len=40),
+            required=False,
+            doc="the rewrite type: 'original', 'bad' or the template's name (e.g. 'refuse-rule'); "
+            "default: the kind",
+        ),
     },
 )
 
@@ -693,6 +699,11 @@ TASK_RECORD = Obj(
         ),
         "reference": Field(
             Nullable(Str()), doc="a short correct answer for helpfulness, null elsewhere"
+        ),
+        "key": Field(
+            Nullable(ListOf(Str(max_len=60), 1, 8, plural="keys")),
+            required=False,
+            doc="helpfulness: 1-8 short key answers (any one in a reply = correct), null elsewhere",
         ),
         "candidates": Field(
             ListOf(TASK_CANDIDATE, 2, MAX_CANDIDATES, label="candidate", plural="candidates"),

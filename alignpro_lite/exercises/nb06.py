@@ -19,9 +19,14 @@ def _samples():
     return pd.read_csv(_runs() / "report" / "samples.csv", keep_default_na=False)
 
 
-def _sol_06_1():
+def _prompt_means(task: str):
     s = _samples()
-    k = s[s["task"] == "kindness"].groupby("method")["reward"].mean()
+    s = s[s["task"] == task]
+    return s.groupby(["method", "prompt_id"])["reward"].mean().unstack("method")
+
+
+def _sol_06_1():
+    k = _prompt_means("kindness").mean()
     return (k["Align-Pro"] - k["NoFT"]) / (k["RLHF"] - k["NoFT"])
 
 
@@ -35,26 +40,26 @@ def _sol_06_2():
 
 
 def _sol_06_3():
-    import pandas as pd
+    from scipy import stats
 
-    j = pd.read_csv(_runs() / "report" / "judgements.csv")
-    j = j[(j["task"] == "kindness") & (j["a"] == "Align-Pro") & (j["b"] == "NoFT")]
-    return float((j["p_a"] > 0.5).mean())
+    m = _prompt_means("kindness")
+    return float(stats.ttest_rel(m["RLHF"], m["NoFT"]).statistic)
 
 
 register(
     Exercise(
         "06.1",
         "Recompute the fraction of the NoFT→RLHF gap that Align-Pro closes on kindness from "
-        "runs/report/samples.csv (mean of the 'reward' column per method). Answer: one number.",
-        "(J_AP - J_NoFT) / (J_RLHF - J_NoFT) with J the mean reward of method rows of the task.",
+        "runs/report/samples.csv. Answer: one number.",
+        "(J_AP - J_NoFT) / (J_RLHF - J_NoFT) with J the mean over prompts of each prompt's mean "
+        "'reward' (every method answers every prompt equally often, so it is also the plain mean).",
         _sol_06_1,
         rtol=1e-9,
     ),
     Exercise(
         "06.2",
         "The half-width of NoFT's 95% confidence interval on helpfulness: a t-interval over the "
-        "30 per-prompt mean rewards. Answer: one number.",
+        "per-prompt mean rewards (one per test prompt). Answer: one number.",
         "Average the samples of each prompt first; then t_{0.975, n-1} * sd(ddof=1) / sqrt(n) "
         "(scipy.stats.t.ppf).",
         _sol_06_2,
@@ -62,10 +67,10 @@ register(
     ),
     Exercise(
         "06.3",
-        "How much do ties matter? From runs/report/judgements.csv, recompute the win rate of "
-        "Align-Pro over NoFT on kindness counting a pair as a win only if p_a > 0.5 strictly "
-        "(ties as losses). Answer: one number.",
-        "Filter task == 'kindness', a == 'Align-Pro', b == 'NoFT'; mean of (p_a > 0.5).",
+        "Pairing pays: the paired t statistic of RLHF - NoFT on kindness, over the per-prompt "
+        "mean rewards (both methods answered each prompt with the same random streams). "
+        "Compare it with what two unpaired intervals would suggest. Answer: one number.",
+        "Per method, average each prompt's samples; then scipy.stats.ttest_rel(rlhf, noft).",
         _sol_06_3,
         rtol=1e-9,
     ),

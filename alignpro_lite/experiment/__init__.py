@@ -1,8 +1,8 @@
 """The paper's experiment at CPU scale (notebook 06): Align-Pro vs RLHF vs no fine-tuning.
 
-``runs`` (:class:`RunConfig`, training a run, reading run folders), ``evaluate`` (paired
-samples on the TEST prompts, statistics, the held-out judge), ``report`` (tables and figures,
-written as one set). The names notebooks use are available here directly::
+``runs`` (:class:`RunConfig`, training a run, reading run folders), ``evaluate`` (the paired
+evaluation on the TEST prompts and its tables), ``paired`` (paired statistics), ``prereg`` (the
+preregistration's fingerprint), ``report`` (tables and figures, written as one set). The names notebooks use are available here directly::
 
     apl.experiment.train_run(cfg, "runs/my-run")
     apl.experiment.load_report("runs/report")
@@ -12,7 +12,7 @@ Loaded on first use (they need torch).
 
 from alignpro_lite.config import lazy_package
 
-SUBMODULES = ("evaluate", "report", "runs")
+SUBMODULES = ("evaluate", "paired", "prereg", "report", "runs")
 EXPORTS = {
     **dict.fromkeys(
         ["METHODS", "RunConfig", "build_run", "check_run_dir", "read_metrics", "read_run",
@@ -20,8 +20,9 @@ EXPORTS = {
         "runs",
     ),
     **dict.fromkeys(
-        ["EVAL_SEED", "PAPER_GAP_MEDIAN", "eval_samples", "evaluate_runs", "gap_closed",
-         "lam_sweep_table", "pairwise_judge", "summary_table", "win_rates"],
+        ["EVAL_SEED", "N_SAMPLES", "PAPER_GAP_MEDIAN", "answer_streams", "eval_samples",
+         "evaluate_runs", "gap_closed", "lam_sweep_table", "paired_table", "summary_table",
+         "variance_differences", "win_rates"],
         "evaluate",
     ),
     **dict.fromkeys(["REPORT_FILES", "load_report", "tables_from_samples", "write_report"], "report"),

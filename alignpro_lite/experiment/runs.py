@@ -36,6 +36,7 @@ from alignpro_lite.learn.train import (
     train,
 )
 from alignpro_lite.llm import lora
+from alignpro_lite.llm.frozen import PI_F_DECODING
 from alignpro_lite.llm.lm import EMBEDDED
 from alignpro_lite.llm.tasks import TASKS
 
@@ -58,7 +59,9 @@ class RunConfig:
     ``align-pro`` and ``beta`` (β, the LLM's KL to ``pi_ref``) for ``rlhf``; the other one is
     ``None``, and the method's own defaults to 0.05. ``temperature`` is the trained policy's
     sampling temperature; ``answer_temperature`` and ``answer_top_p`` are the FROZEN model's
-    decoding when it answers a rewrite (Align-Pro's environment), separate settings.
+    decoding when it answers a rewrite (Align-Pro's environment), separate settings; their
+    defaults are the one frozen model's :data:`~alignpro_lite.llm.frozen.PI_F_DECODING`, which the
+    tables and the evaluation use too.
     """
 
     method: str
@@ -71,10 +74,10 @@ class RunConfig:
     lr: float = 5e-4
     mu: float = 0.5
     rewrite_tokens: int = 32
-    answer_tokens: int = 32
+    answer_tokens: int = PI_F_DECODING.max_new_tokens
     temperature: float = 0.7
-    answer_temperature: float = 0.7
-    answer_top_p: float = 1.0
+    answer_temperature: float = PI_F_DECODING.temperature
+    answer_top_p: float = PI_F_DECODING.top_p
     sft_steps: int = 24
     sft_adapter: str | None = None
     lora_r: int = 8

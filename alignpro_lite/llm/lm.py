@@ -401,6 +401,7 @@ def sample_ids(
     chat: bool = True,
     progress: bool = True,
     engine: str = "cache",
+    streams: Sequence[Sequence[int]] | None = None,
 ) -> list[list[list[int]]]:
     """Sample ``n`` continuations per prompt as token ids (``out[i][k]``: sample k of prompt i).
 
@@ -410,6 +411,11 @@ def sample_ids(
     rows are sorted by prompt length and cut into batches of ``batch_size`` rows (left padding):
     batching is the biggest lever on a CPU. Sample ``k`` of a prompt draws from its own random
     stream (:func:`row_seed`), so results do not depend on ``batch_size`` or on the other prompts.
+
+    ``streams`` (optional, ``(len(prompts), n)`` integers in ``[0, 2**63)``) replaces those
+    seeds: row ``(i, k)`` draws from ``streams[i][k]``. The paired evaluation uses it for common
+    random numbers: sample ``k`` of the user's prompt ``x`` gets the stream
+    ``row_seed(seed, k, x)`` whichever text (``x`` or a rewrite ``x'``) the model answers.
 
     ``engine``: ``"cache"`` (default) prefills each distinct prompt of a batch once and decodes
     with a preallocated KV cache (:func:`alignpro_lite.llm.decoding.decode`); ``"generate"`` is
@@ -436,6 +442,8 @@ def sample_ids(
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     eos = _eos_ids(model, tok)
     keys, ids = _prompt_ids(tok, prompts, chat, system)  # keys seed the per-row streams
+    if streams is not None:
+        streams = _check_streams(streams, len(prompts), int(n))
     rows = [(i, k) for i in range(len(prompts)) for k in range(n)]
     rows.sort(key=lambda ik: len(ids[ik[0]]))  # stable: similar lengths share a batch
     out: list[list[list[int]]] = [[[] for _ in range(n)] for _ in prompts]
@@ -446,7 +454,9 @@ def sample_ids(
         if temperature > 0:
             uniforms = np.stack(
                 [
-                    np.random.default_rng(row_seed(seed, k, keys[i])).random(int(max_new_tokens))
+                    np.random.default_rng(
+                        row_seed(seed, k, keys[i]) if streams is None else streams[i][k]
+                    ).random(int(max_new_tokens))
                     for i, k in chunk
                 ]
             )  # (B, max_new_tokens): row b's stream, a prefix-stable function of its seed
@@ -467,6 +477,21 @@ def sample_ids(
 
 
 ENGINES = ("cache", "generate")
+
+
+def _check_streams(streams, n_prompts: int, n: int) -> list[list[int]]:
+    """``streams`` as a ``(n_prompts, n)`` list of ints in ``[0, 2**63)``, or ``ValueError``."""
+    rows = [list(r) for r in streams]
+    if len(rows) != n_prompts or any(len(r) != n for r in rows):
+        raise ValueError(
+            f"streams must have one row of n={n} seeds per prompt ({n_prompts} prompts), got "
+            f"{len(rows)} rows of lengths {sorted({len(r) for r in rows})}."
+        )
+    for r in rows:
+        for v in r:
+            if isinstance(v, bool) or int(v) != v or not 0 <= int(v) < 1 << 63:
+                raise ValueError(f"streams must hold integers in [0, 2**63), got {v!r}.")
+    return [[int(v) for v in r] for r in rows]
 
 
 def _generate_rows(model, rows, uniforms, device, *, max_new_tokens, min_new_tokens, temperature,

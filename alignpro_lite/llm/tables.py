@@ -27,8 +27,9 @@ import numpy as np
 from alignpro_lite.config import data_dir
 from alignpro_lite.exact import schema
 from alignpro_lite.exact.problems import DiscreteProblem
+from alignpro_lite.llm.frozen import PI_F_DECODING
 
-DEFAULT_SAMPLING = {"max_new_tokens": 32, "temperature": 0.7, "top_p": 0.9}
+DEFAULT_SAMPLING = PI_F_DECODING.kwargs()  # the one frozen model (alignpro_lite.llm.frozen)
 
 
 @dataclass

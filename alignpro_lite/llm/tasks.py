@@ -4,8 +4,9 @@ Each family has ``{task}_{train,test}.jsonl`` files, one prompt per line (schema
 ``data/tasks/README.md``)::
 
     {"id": "kind-train-001", "task": "kindness", "split": "train", "prompt": "...",
-     "label": "harmful" | "benign" | null, "reference": "..." | null,
-     "candidates": [{"text": "...", "kind": "original" | "instruction" | "bad"}, ...]}
+     "label": "harmful" | "benign" | null, "reference": "..." | null, "key": [...] | null,
+     "candidates": [{"text": "...", "kind": "original" | "instruction" | "bad",
+                     "type": "original" | "bad" | <template name>}, ...]}
 
 Candidate 0 is the original prompt verbatim (docs/design.md §2: ``pi_ref = pi_F[:, 0]``). ``label`` is
 required for harmlessness and ``reference`` for helpfulness; the rewards look them up by the
@@ -43,6 +44,7 @@ __all__ = [
     "TaskPrompt",
     "candidate_kinds",
     "candidate_lists",
+    "key_lookup",
     "label_lookup",
     "load_task",
     "load_task_file",
@@ -61,6 +63,7 @@ class Candidate:
 
     text: str
     kind: str  # "original" | "instruction" | "bad"
+    type: str = ""  # "original", "bad" or the template's name
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class TaskPrompt:
     label: str | None  # "harmful" | "benign" (harmlessness), else None
     reference: str | None  # short correct answer (helpfulness), else None
     candidates: tuple[Candidate, ...]
+    key: tuple[str, ...] | None = None  # key answers (helpfulness): any one in a reply = correct
 
     @property
     def candidate_texts(self) -> list[str]:
@@ -83,6 +87,11 @@ class TaskPrompt:
     @property
     def candidate_kinds(self) -> list[str]:
         return [c.kind for c in self.candidates]
+
+    @property
+    def candidate_types(self) -> list[str]:
+        """The rewrite type of every candidate (``"original"``, ``"bad"`` or a template name)."""
+        return [c.type for c in self.candidates]
 
 
 def task_dir() -> Path:
@@ -212,8 +221,28 @@ def parse_record(
             f"only helpfulness prompts have a reference answer; this {kind} prompt has one. "
             "Set it to null (or fix the 'task' field).",
         )
+    key = rec.get("key")
+    if kind == "helpfulness" and key is None:
+        fail(
+            at_field(loc, "key"),
+            "a helpfulness prompt needs a key: a list of short answers, any one of which in a "
+            'reply makes it correct (e.g. ["Canberra"]), got null.',
+        )
+    if kind != "helpfulness" and key is not None:
+        fail(
+            at_field(loc, "key"),
+            f"only helpfulness prompts have key answers; this {kind} prompt has {key!r}. Set it "
+            "to null (or fix the 'task' field).",
+        )
+    if key is not None:
+        for j, k in enumerate(key):
+            if not k.strip():
+                fail(at_item(at_field(loc, "key"), "key", j), "a key answer may not be blank.")
     prompt = rec["prompt"]
-    candidates = tuple(Candidate(text=c["text"], kind=c["kind"]) for c in rec["candidates"])
+    candidates = tuple(
+        Candidate(text=c["text"], kind=c["kind"], type=c.get("type") or c["kind"])
+        for c in rec["candidates"]
+    )
     if candidates[0].text != prompt or candidates[0].kind != "original":
         fail(
             at_item(loc, "candidate", 0),
@@ -236,7 +265,17 @@ def parse_record(
                 f"{first[text]}); each rewrite must differ.",
             )
         first[text] = j
-    return TaskPrompt(rec["id"], kind, rec["split"], prompt, label, reference, candidates)
+    for j, c in enumerate(candidates):
+        if (c.kind in ("original", "bad") or c.type in ("original", "bad")) and c.type != c.kind:
+            fail(
+                at_field(at_item(loc, "candidate", j), "type"),
+                f"an {c.kind!r} candidate has type {c.type!r}; the types 'original' and 'bad' "
+                "go with the kinds of the same name, instruction rewrites name their template.",
+            )
+    return TaskPrompt(
+        rec["id"], kind, rec["split"], prompt, label, reference, candidates,
+        tuple(key) if key is not None else None,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- views for other modules
@@ -260,7 +299,14 @@ def reference_lookup(task: str = "helpfulness", splits: tuple[str, ...] = SPLITS
     return _lookup(task, splits, "reference")
 
 
-def _lookup(task: str, splits: tuple[str, ...], attr: str) -> dict[str, str]:
+def key_lookup(
+    task: str = "helpfulness", splits: tuple[str, ...] = SPLITS
+) -> dict[str, tuple[str, ...]]:
+    """Original prompt text -> key answers over the given splits of ``task``."""
+    return _lookup(task, splits, "key")
+
+
+def _lookup(task: str, splits: tuple[str, ...], attr: str) -> dict:
     table: dict[str, str] = {}
     for split in splits:
         for p in load_task(task, split):

@@ -362,3 +362,47 @@ def plot_overoptimisation(curves: dict[str, pd.DataFrame], axes=None):
     ax_kl.legend(fontsize=8)
     ax_lam.legend(fontsize=8)
     return axes
+
+
+def plot_headroom(table: pd.DataFrame, z: float = 2.0):
+    """Headroom per task (``alignpro_lite.llm.headroom.headroom_table`` rows): each rewrite
+    type's gain, Align-Pro's cross-fitted best case and RLHF's best-of-n room, with ``± z`` SE
+    whiskers; a bar whose whisker stays right of 0 is headroom at ``z`` standard errors."""
+    import matplotlib.pyplot as plt
+
+    tasks = list(dict.fromkeys(table["task"]))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.4 * len(tasks), 0.32 * len(table) / len(tasks) + 1.6),
+                             squeeze=False)  # fmt: skip
+    for ax, task in zip(axes[0], tasks, strict=True):
+        t = table[table["task"] == task].iloc[::-1]
+        colour = ["#4c72b0" if w.startswith("type:") else "#dd8452" if m == "Align-Pro" else "#55a868"
+                  for w, m in zip(t["what"], t["method"], strict=True)]  # fmt: skip
+        ax.barh(range(len(t)), t["gain"], xerr=z * t["se"], color=colour, capsize=2)
+        ax.set_yticks(range(len(t)), [w.removeprefix("type: ") for w in t["what"]])
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set(title=task, xlabel="gain over the original prompt (reward units)")
+    fig.suptitle(f"headroom on the TRAIN prompts (whiskers ± {z:g} SE; blue: rewrite types, "
+                 "orange: rho*, green: best-of-n)")  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+def plot_paired(paired: pd.DataFrame, measure: str = "reward"):
+    """Forest plot of paired differences (``alignpro_lite.experiment.evaluate.paired_table``):
+    one row per task and pair, the mean difference with its paired bootstrap 95% CI."""
+    import matplotlib.pyplot as plt
+
+    p = paired[paired["measure"] == measure].iloc[::-1]
+    fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(p) + 1.2))
+    y = range(len(p))
+    colour = ["#c44e52" if s else "#8c8c8c" for s in p["significant"]]
+    ax.errorbar(p["diff"], y, xerr=[p["diff"] - p["ci_boot_low"], p["ci_boot_high"] - p["diff"]],
+                fmt="none", ecolor=colour, capsize=3)  # fmt: skip
+    ax.scatter(p["diff"], y, c=colour, zorder=3)
+    ax.set_yticks(
+        list(y), [f"{t}: {a} − {b}" for t, a, b in zip(p["task"], p["a"], p["b"], strict=True)]
+    )
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set(xlabel=f"paired difference of the mean {measure} (95% bootstrap CI; red: CI excludes 0)")
+    fig.tight_layout()
+    return fig
