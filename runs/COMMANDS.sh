@@ -6,7 +6,7 @@
 # rewrites per prompt, the 0/1-style rules); rerunning the train commands today trains on the
 # current data and gives different runs. runs/report/ was then re-evaluated with the paired,
 # preregistered evaluation: the `report` command at the end (8 answers x 60 test prompts per task
-# and method, common random numbers, gold judges), about 15 minutes on 2 CPU cores.
+# and method, common random numbers, gold judges), about 20 minutes on 2 CPU cores.
 #
 # Training (defaults of RunConfig:
 # 10 RL steps x 3 prompts x k=4 samples, 32-token rewrites and answers, LoRA r=8 on q/v,
