@@ -118,7 +118,7 @@ def test_sweep_accepts_a_shipped_estimated_table(tmp_path):
         == 0
     )
     df = pd.read_csv(tmp_path / "k" / "sweep.csv")
-    assert len(df) == 2 * 30 and df.mean_reward.notna().all()
+    assert len(df) == 2 * 60 and df.mean_reward.notna().all()  # 2 λ x 60 test prompts
 
 
 @pytest.mark.parametrize(
