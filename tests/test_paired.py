@@ -346,3 +346,18 @@ def test_import_is_torch_free():
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_pairing_checks_prompt_and_stream_columns_when_present():
+    s = make_samples({"A": np.zeros((4, 2)), "B": np.ones((4, 2))})
+    s["x"] = "q" + s["prompt_id"].astype(str)
+    s["stream"] = s["prompt_id"] * 10 + s["sample"]
+    P.paired_difference(s, "B", "A", n_boot=200)  # consistent: fine
+    bad = s.copy()
+    bad.loc[(bad.method == "B") & (bad.prompt_id == bad.prompt_id.iloc[0]), "x"] = "another prompt"
+    with pytest.raises(ValueError, match="disagree on 'x'"):
+        P.paired_difference(bad, "B", "A", n_boot=200)
+    bad = s.copy()
+    bad.loc[bad.method == "B", "stream"] += 1
+    with pytest.raises(ValueError, match="disagree on 'stream'"):
+        P.paired_difference(bad, "B", "A", n_boot=200)

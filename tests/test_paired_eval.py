@@ -1,7 +1,9 @@
 """The paired evaluation: common random numbers across methods (issue 12, item 3).
 
 Sample k of user prompt x must draw from the same random stream whatever the method, so
-that a prompter that copies x gets exactly NoFT's answer and differences are paired.
+that a prompter that copies x gets NoFT's answer (exactly on the tiny float32 model here; on
+SmolLM2 float rounding between batch shapes flips a token in 0.3-0.6% of copies) and
+differences are paired.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from alignpro_lite.exercises.registry import Exercise, register
 def _sol_03_1():
     from alignpro_lite.llm.tables import load_task_table
 
-    tab = load_task_table("kindness", "test")
+    tab = load_task_table("kindness", "train")
     pid = tab.samples[0]["prompt_id"]
     s = next(e for e in tab.samples if e["prompt_id"] == pid and e["c"] == 1)
     r = np.asarray(s["rewards"], dtype=float)
@@ -20,7 +20,7 @@ def _sol_03_1():
 def _sol_03_2():
     from alignpro_lite.llm.tables import load_task_table
 
-    tab = load_task_table("kindness", "test")
+    tab = load_task_table("kindness", "train")
     p = tab.problem
     rho = p.optimal_prompter(0.02)
     bad = np.array([[k == "bad" for k in kinds] for kinds in tab.kinds])
@@ -30,7 +30,7 @@ def _sol_03_2():
 register(
     Exercise(
         "03.1",
-        "From the shipped answers (apl.llm.tables.load_task_table('kindness', 'test').samples), "
+        "From the shipped answers (apl.llm.tables.load_task_table('kindness', 'train').samples), "
         "recompute R-hat and its standard error for prompt 0, candidate 1. Answer: "
         "np.array([R_hat, se]).",
         "Find the sample with the first prompt_id and c == 1; R_hat = mean of its rewards, "
@@ -39,7 +39,7 @@ register(
     ),
     Exercise(
         "03.2",
-        "On kindness/test at λ = 0.02, what fraction of prompts (P-weighted) does rho* send "
+        "On kindness/train at λ = 0.02, what fraction of prompts (P-weighted) does rho* send "
         "mostly (probability > 0.5) to the 'bad' rewrite? Answer: one number in [0, 1].",
         "tab.kinds[i][j] == 'bad' marks the bad rewrite; sum rho* over it per prompt, compare "
         "with 0.5, weight by P.",

@@ -4,8 +4,9 @@ Every method answers the same test prompts ``n_samples`` times, and **sample k o
 the same random stream for every method** (common random numbers, :func:`answer_streams`):
 NoFT, every prompter (whose rewrite ``x'`` the frozen model answers with the stream of
 ``(x, k)``, not of ``x'``), RLHF and the baselines. A prompter that copies ``x`` therefore gets
-exactly NoFT's answer, and a difference between two methods is a difference in what they do,
-not in their luck. The frozen model decodes with the one setting
+NoFT's answer (99.4-99.7% of copies in the shipped report; the rest differ by float rounding
+between batch shapes, which can flip a token at the same uniform), and a difference between two
+methods is a difference in what they do, not in their luck. The frozen model decodes with the one setting
 :data:`~alignpro_lite.llm.frozen.PI_F_DECODING`. Each answer is scored twice, against the
 ORIGINAL prompt: by the task's training reward (``reward``) and by its gold judge (``gold``,
 :mod:`alignpro_lite.llm.judges`). The statistics (:mod:`alignpro_lite.experiment.paired`):

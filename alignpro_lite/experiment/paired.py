@@ -156,12 +156,27 @@ def _check_unique(df: pd.DataFrame) -> None:
         )
 
 
+PAIRING_COLUMNS = ("x", "prompt_key", "stream")  # where present: one value per (prompt, k)
+
+
 def _check_pairing(df: pd.DataFrame) -> None:
-    """Within each task, every method has the same set of (prompt_id, sample) keys."""
+    """Within each task, every method has the same set of (prompt_id, sample) keys, and where
+    the samples carry them, the same user prompt ``x``/``prompt_key`` and random ``stream`` per
+    key (so rows from another test file or seed cannot pair by position)."""
     for task, g in df.groupby("task", sort=False):
         methods = list(pd.unique(g["method"]))
         if len(methods) < 2:
             continue
+        for col in PAIRING_COLUMNS:
+            if col in g:
+                n = g.groupby(["prompt_id", "sample"], sort=False)[col].nunique()
+                if (n > 1).any():
+                    p, k = n.index[(n > 1).to_numpy()][0]
+                    raise ValueError(
+                        f"pairing broken in task {task!r}: the methods disagree on {col!r} for "
+                        f"prompt_id={_show(p)}, sample={_show(k)}; paired rows must come from "
+                        "the same test prompts, in the same order, with the same random streams."
+                    )
         size = g.groupby(["prompt_id", "sample"], sort=False).size()
         if (size == len(methods)).all():
             continue

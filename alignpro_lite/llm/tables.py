@@ -5,11 +5,11 @@ a task split, scores them against the *original* prompt with the task's reward, 
 :class:`~alignpro_lite.exact.problems.DiscreteProblem` in estimated form (``R``, ``V``, ``se``),
 plus the per-answer samples and the semantic preservation ``cos(x, x')`` of every rewrite.
 
-Regenerate the shipped tables with (test splits: 4 answers of <= 32 tokens per rewrite; train
-splits: 2 answers of <= 24 tokens, to fit the CPU budget)::
+Regenerate the shipped tables with (train splits: 8 answers per rewrite, test splits: 4; the
+frozen model decodes with :data:`~alignpro_lite.llm.frozen.PI_F_DECODING`)::
 
-    alignpro-lite estimate --task all --split test --samples 4 --max-new-tokens 32 --out data/tables
-    alignpro-lite estimate --task all --split train --samples 2 --max-new-tokens 24 --out data/tables
+    alignpro-lite estimate --task all --split train --samples 8 --out data/tables
+    alignpro-lite estimate --task all --split test --samples 4 --out data/tables
 
 Files per (task, split): ``{task}_{split}.json`` (the problem format of ``data/README.md``, each
 candidate with extra ``se``, ``sim`` and ``kind`` fields) and ``{task}_{split}_samples.jsonl``

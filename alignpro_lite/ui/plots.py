@@ -403,6 +403,7 @@ def plot_paired(paired: pd.DataFrame, measure: str = "reward"):
         list(y), [f"{t}: {a} − {b}" for t, a, b in zip(p["task"], p["a"], p["b"], strict=True)]
     )
     ax.axvline(0, color="k", lw=0.8)
-    ax.set(xlabel=f"paired difference of the mean {measure} (95% bootstrap CI; red: CI excludes 0)")
+    ax.set(xlabel=f"paired difference of the mean {measure} (whiskers: 95% bootstrap CI; red: "
+                  "both paired CIs, t and bootstrap, exclude 0)")  # fmt: skip
     fig.tight_layout()
     return fig
