@@ -27,6 +27,7 @@ The preregistration (``runs/PREREGISTRATION.md``) fixes these before any test nu
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -376,6 +377,16 @@ def evaluate_runs(
     runs = [(Path(d), read_run(d)) for d in run_dirs]
     if not runs:
         raise ValueError("give at least one run folder to report on.")
+    pi_f = PI_F_DECODING
+    for d, c in runs:
+        if (c.answer_temperature, c.answer_top_p) != (pi_f.temperature, pi_f.top_p):
+            warnings.warn(
+                f"{d} was trained with the frozen model decoding at temperature "
+                f"{c.answer_temperature:g}, top_p {c.answer_top_p:g}, but the evaluation uses "
+                f"PI_F_DECODING ({pi_f.temperature:g}, {pi_f.top_p:g}): it is evaluated against "
+                "another frozen model than it was trained with.",
+                stacklevel=2,
+            )
     models = {c.model for _, c in runs}
     if len(models) > 1:
         raise ValueError(

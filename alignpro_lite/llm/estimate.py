@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from alignpro_lite.config import cache_dir
+from alignpro_lite.llm.frozen import PI_F_DECODING
 
 log = logging.getLogger(__name__)
 
@@ -419,11 +420,9 @@ def make_lm_sampler(model, tok, **gen_kwargs) -> Sampler:
             f"unknown generate arguments {sorted(unknown)}; allowed: {sorted(LM_SAMPLER_KWARGS)}."
         )
     fingerprint = getattr(model, "alignpro_fingerprint", None) or lm.model_fingerprint(model)
-    defaults = {
-        "max_new_tokens": 48,
+    defaults = {  # the one frozen model's decoding unless the caller overrides it
+        **PI_F_DECODING.kwargs(),
         "min_new_tokens": 0,
-        "temperature": 0.7,
-        "top_p": 0.9,
         "system": None,
         "chat": True,
     }

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from alignpro_lite.config import cache_dir, get_device
 from alignpro_lite.llm.decoding import decode, draw
+from alignpro_lite.llm.frozen import PI_F_DECODING
 
 log = logging.getLogger(__name__)
 
@@ -527,10 +528,10 @@ def generate(
     tok,
     prompts: Sequence[str],
     *,
-    max_new_tokens: int = 48,
+    max_new_tokens: int = PI_F_DECODING.max_new_tokens,
     min_new_tokens: int = 0,
-    temperature: float = 0.7,
-    top_p: float = 0.9,
+    temperature: float = PI_F_DECODING.temperature,
+    top_p: float = PI_F_DECODING.top_p,
     n: int = 1,
     seed: int = 0,
     batch_size: int = 32,
