@@ -125,3 +125,16 @@ def test_shipped_headroom_is_reproducible_and_has_room(task):
     row = shipped.set_index("what")
     assert row.loc["rho* (λ→0: best rewrite)", "z"] > 2
     assert row.loc["best-of-4", "z"] > 2
+
+
+def test_rho_star_rows_report_their_kl():
+    rng = np.random.default_rng(5)
+    r = rng.normal(size=(10, 4, 4))
+    allowed = np.ones((10, 4), dtype=bool)
+    t = H.headroom_table(
+        r, [["original", "a", "b", "c"]] * 10, allowed, lams=(0.0, 0.3), best_of=(4,)
+    )
+    kl = dict(zip(t["what"], t["kl"], strict=True))
+    assert kl["rho* (λ→0: best rewrite)"] == pytest.approx(math.log(4))  # a point mass
+    assert kl["rho* (λ=0.3)"] == pytest.approx(H.mean_kl_of_tilt(r.mean(axis=2), allowed, 0.3))
+    assert math.isnan(kl["type: a"])

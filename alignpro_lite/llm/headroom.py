@@ -164,9 +164,11 @@ def headroom_table(
     """One table: every rewrite type's gain, Align-Pro's cross-fitted best case at each ``λ`` in
     ``lams`` and RLHF's best-of-``n`` room for each ``n`` in ``best_of``.
 
-    Columns ``task, what, method, gain, se, z, n_prompts, kl`` (``kl``: best-of-n's
-    ``log n - (n-1)/n`` nats, NaN elsewhere); ``what`` is ``"type: <name>"``,
-    ``"rho* (λ=…)"`` or ``"best-of-<n>"``.
+    Columns ``task, what, method, gain, se, z, n_prompts, kl``; ``kl`` in nats is, for a
+    ``rho*`` row, ``mean_i KL(rho*_i ‖ rho_sft_i)`` of ``rho*`` chosen on all answers (at
+    ``λ → 0`` the point mass on one candidate: ``log`` of the number allowed), for best-of-n
+    ``log n - (n-1)/n`` (exact without ties, an upper bound with them), NaN for the rewrite
+    types. ``what`` is ``"type: <name>"``, ``"rho* (λ=…)"`` or ``"best-of-<n>"``.
     """
     rows = []
     for row in type_gains(rewards, types).itertuples():
@@ -175,11 +177,16 @@ def headroom_table(
         rows.append({"what": f"type: {row.type}", "method": "Align-Pro", "gain": row.gain,
                      "se": row.se, "z": row.z, "n_prompts": row.n_prompts, "kl": math.nan})  # fmt: skip
     n_x = int(np.asarray(rewards).shape[0])
+    R_all = np.nanmean(np.asarray(rewards, dtype=float), axis=2)
+    ok = np.asarray(allowed, dtype=bool) & np.isfinite(R_all)
     for lam in lams:
         mean, se, z = _mean_se(crossfit_rho_star_gain(rewards, allowed, lam))
         label = "rho* (λ→0: best rewrite)" if lam == 0 else f"rho* (λ={lam:.3g})"
+        q = rho_star_rows(np.where(ok, R_all, 0.0), ok, lam)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kl = float(np.where(q > 0, q * np.log(q * ok.sum(1, keepdims=True)), 0.0).sum(1).mean())
         rows.append({"what": label, "method": "Align-Pro", "gain": mean, "se": se, "z": z,
-                     "n_prompts": n_x, "kl": math.nan})  # fmt: skip
+                     "n_prompts": n_x, "kl": kl})  # fmt: skip
     for n in best_of:
         mean, se, z = _mean_se(best_of_n_room(rewards, n))
         rows.append({"what": f"best-of-{n}", "method": "RLHF", "gain": mean, "se": se, "z": z,
