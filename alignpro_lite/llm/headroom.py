@@ -29,6 +29,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from alignpro_lite.exact import discrete
+
 __all__ = [
     "best_of_n_mean",
     "best_of_n_room",
@@ -182,9 +184,7 @@ def headroom_table(
     for lam in lams:
         mean, se, z = _mean_se(crossfit_rho_star_gain(rewards, allowed, lam))
         label = "rho* (λ→0: best rewrite)" if lam == 0 else f"rho* (λ={lam:.3g})"
-        q = rho_star_rows(np.where(ok, R_all, 0.0), ok, lam)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            kl = float(np.where(q > 0, q * np.log(q * ok.sum(1, keepdims=True)), 0.0).sum(1).mean())
+        kl = mean_kl_of_tilt(R_all, ok, lam, ties="original")  # the rho* whose gain is shown
         rows.append({"what": label, "method": "Align-Pro", "gain": mean, "se": se, "z": z,
                      "n_prompts": n_x, "kl": kl})  # fmt: skip
     for n in best_of:
@@ -197,19 +197,18 @@ def headroom_table(
 
 
 # --------------------------------------------------------------------------- the KL-calibration rule
-def mean_kl_of_tilt(R, allowed, w: float) -> float:
+def mean_kl_of_tilt(R, allowed, w: float, ties: str = "split") -> float:
     """``mean_i KL(q_i ‖ u_i)`` for ``q_i ∝ u_i exp(R[i] / w)``, ``u_i`` uniform on ``allowed[i]``.
 
     With ``R`` the table's ``R̂(x, x')`` this is ``KL(rho* ‖ rho_sft)`` at ``λ = w``; with ``R``
     the sampled answers' rewards to the original prompt it is ``KL(pi* ‖ pi_ref)`` at ``β = w``
-    on the empirical ``pi_ref``. ``w = 0`` gives the limit ``w → 0`` (ties split).
+    on the empirical ``pi_ref``. ``w = 0`` gives the limit ``w → 0`` (ties split; ``ties`` as in
+    :func:`rho_star_rows`).
     """
     allowed = np.asarray(allowed, dtype=bool)
-    q = rho_star_rows(np.where(allowed, R, 0.0), allowed, float(w), ties="split")
-    n = allowed.sum(axis=1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(q > 0, q * np.log(q * n), 0.0)
-    return float(terms.sum(axis=1).mean())
+    q = rho_star_rows(np.where(allowed, R, 0.0), allowed, float(w), ties=ties)
+    uniform = allowed / allowed.sum(axis=1, keepdims=True)
+    return float(discrete.kl_divergence(q, uniform).mean())
 
 
 def kl_calibrated_weight(R, allowed, target: float = 1.0, lo: float = 1e-4, hi: float = 1e2):
