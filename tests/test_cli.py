@@ -223,7 +223,7 @@ def test_out_that_is_a_file_or_empty(tmp_path, capsys):
     )  # before the model is loaded
     from alignpro_lite.config import repo_root
 
-    run = str(repo_root() / "runs" / "rlhf-kindness")
+    run = str(repo_root() / "runs" / "route-a-kindness")
     _one_line_exit_2(["report", run, "--out", str(f)], capsys, "--out")  # before evaluating
     assert f.read_text() == "precious"
 

@@ -61,3 +61,31 @@ def test_bound_dashboard_needs_tabular(problem):
     with pytest.raises(ValueError, match="tabular"):
         widgets.bound_dashboard(table)
     widgets.lam_dashboard(table)  # the λ dashboard works on estimated tables too
+
+
+def _sweep_rows():
+    import pandas as pd
+
+    lams = [0.02, 0.07, 0.3, 1.1, np.inf]
+    sweep = pd.DataFrame({"task": "kindness", "method": [f"Align-Pro λ={v}" for v in lams], "lam": lams,
+                          "mean": [0.5, 0.45, 0.4, 0.36, 0.35], "ci_low": [0.4, 0.35, 0.3, 0.26, 0.25],
+                          "ci_high": [0.6, 0.55, 0.5, 0.46, 0.45], "variance": [0.1, 0.12, 0.14, 0.15, 0.16],
+                          "var_within": [0.05, 0.06, 0.07, 0.08, 0.08], "kl": [2.0, 1.2, 0.4, 0.1, 0.0]})  # fmt: skip
+    ex = pd.DataFrame({"lam": lams, "x": "be nice", "x_prime": [f"rewrite at {v}" for v in lams],
+                       "y": "answer", "reward": 0.3})  # fmt: skip
+    return sweep, ex
+
+
+def test_sweep_dashboard_moves_over_the_refitted_prompters():
+    sweep, ex = _sweep_rows()
+    d = widgets.sweep_dashboard(sweep, ex, lam=0.07)
+    assert d.values["mean"] == pytest.approx(0.45) and d.values["kl"] == pytest.approx(1.2)
+    assert "rewrite at 0.07" in d.table.value
+    png = d.image.value
+    d.slider.value = np.inf  # the student drags to λ = ∞: rho_sft itself
+    assert d.values["kl"] == 0.0 and "rewrite at inf" in d.table.value
+    assert "∞ (rho_sft)" in d.readout.value and d.image.value != png
+    d.set_lam(0.25)  # a value off the grid: the nearest refitted prompter
+    assert d.lam == 0.3
+    with pytest.raises(ValueError, match="empty"):
+        widgets.sweep_dashboard(sweep.iloc[:0])

@@ -1,5 +1,5 @@
 """Exercises of notebook 05 (the generative prompter). The reference solutions are functions
-of the shipped run folders under ``runs/``, so they cannot go stale."""
+of the shipped replication under ``runs/`` (its sample bank), so they cannot go stale."""
 
 from __future__ import annotations
 
@@ -21,13 +21,16 @@ def _sol_05_1():
 
 
 def _sol_05_2():
-    import pandas as pd
+    import numpy as np
 
-    m = pd.read_csv(_runs() / "alignpro-kindness" / "metrics.csv")
-    from alignpro_lite.experiment.runs import read_run
+    from alignpro_lite.exact.distill import effective_sample_size, snis_weights
+    from alignpro_lite.experiment.replicate import preregistered_weights
+    from alignpro_lite.learn.bank import load_bank, rewrite_values
 
-    lam = read_run(_runs() / "alignpro-kindness").lam
-    return (m["task_reward"] - 0.5 * (1 - m["preservation"]) - lam * m["kl"]).to_numpy()
+    v = rewrite_values(load_bank(_runs() / "bank" / "kindness"))
+    first = v[(v["prompt_id"] == 0) & ~v["heldout"]]
+    w = snis_weights(first["R_hat"].to_numpy(), preregistered_weights("kindness")[0])
+    return np.append(w, effective_sample_size(w))
 
 
 register(
@@ -41,12 +44,15 @@ register(
     ),
     Exercise(
         "05.2",
-        "The batch objective of every step of the shipped kindness run, recomputed from "
-        "runs/alignpro-kindness/metrics.csv: task reward minus the preservation penalty "
-        "mu (1 - sim) with mu = 0.5, minus λ times the KL column. Answer: an array, one per step.",
-        "m.task_reward - 0.5 * (1 - m.preservation) - lam * m.kl, with lam from "
-        "apl.experiment.read_run('runs/alignpro-kindness').lam (it equals the 'objective' "
-        "column up to float rounding: why?).",
+        "Route (b) by hand: take the 12 fit rewrites (not the held-out ones) of the FIRST kindness "
+        "prompt (prompt_id 0) of the shipped bank, their values R_hat (apl.learn.bank.rewrite_values"
+        "(apl.learn.bank.load_bank('runs/bank/kindness'))), and the preregistered λ "
+        "(apl.experiment.preregistered_weights('kindness')[0]). Compute the self-normalised weights "
+        "w_j = exp(R_j/λ) / sum_k exp(R_k/λ) without apl.exact.distill, and their effective sample "
+        "size 1/sum w_j². Answer: an array of 13 numbers, the 12 weights (in the bank's order) "
+        "followed by the ESS.",
+        "Subtract the maximum of R/λ before exponentiating (R/λ can exceed 700 for small λ). "
+        "np.append(w, 1 / (w**2).sum()).",
         _sol_05_2,
         rtol=1e-6,
     ),

@@ -1,6 +1,8 @@
 """The paper's experiment at CPU scale (notebook 06): Align-Pro vs RLHF vs no fine-tuning.
 
-``runs`` (:class:`RunConfig`, training a run, reading run folders), ``evaluate`` (the paired
+``replicate`` (the capstone in resumable stages: bank, route-(b) fits, evaluation, report),
+``baselines`` (best-of-n, the closed form over candidate sets), ``runs`` (:class:`RunConfig`,
+training a policy-gradient run, reading run folders), ``evaluate`` (the paired
 evaluation on the TEST prompts and its tables), ``paired`` (paired statistics), ``prereg`` (the
 preregistration's fingerprint), ``report`` (tables and figures, written as one set). The names notebooks use are available here directly::
 
@@ -12,7 +14,7 @@ Loaded on first use (they need torch).
 
 from alignpro_lite.config import lazy_package
 
-SUBMODULES = ("evaluate", "paired", "prereg", "report", "runs")
+SUBMODULES = ("baselines", "evaluate", "paired", "prereg", "replicate", "report", "runs")
 EXPORTS = {
     **dict.fromkeys(
         ["METHODS", "RunConfig", "build_run", "check_run_dir", "read_metrics", "read_run",
@@ -26,6 +28,8 @@ EXPORTS = {
         "evaluate",
     ),
     **dict.fromkeys(["REPORT_FILES", "load_report", "tables_from_samples", "write_report"], "report"),
+    **dict.fromkeys(["ReplicateConfig", "replicate", "fast_config", "preregistered_weights",
+                     "estimate_seconds"], "replicate"),
 }  # fmt: skip
 __all__ = [*SUBMODULES, *EXPORTS]
 __getattr__, __dir__ = lazy_package(__name__, SUBMODULES, EXPORTS)

@@ -79,6 +79,8 @@ def eval_samples(
     seed: int = EVAL_SEED,
     label: str | None = None,
     prompts: list | None = None,
+    log_ratio: bool = False,
+    ref_adapter: str | None = None,
 ) -> pd.DataFrame:
     """One row per (prompt, sample) of ``method`` on ``task``'s ``split`` prompts, paired.
 
@@ -90,7 +92,10 @@ def eval_samples(
     from :func:`answer_streams` whatever the method.
 
     Columns: ``task, method, prompt_id, prompt_key, sample, stream, x, x_prime, y, reward, gold,
-    refusal, copy, preservation``.
+    refusal, copy, preservation`` and, with ``log_ratio=True``, ``log_ratio``: the sampled
+    action's ``log rho_θ(a|x) - log rho_ref(a|x)`` at ``temperature`` (the rewrite for a prompter,
+    the answer for RLHF; ``ref_adapter`` names the reference, ``None`` = adapters disabled), whose
+    mean over the rows estimates ``KL(rho_θ ‖ rho_ref)``; 0 for NoFT.
     """
     from alignpro_lite.llm.judges import gold_judge
     from alignpro_lite.llm.rewards import get_reward, is_refusal
@@ -113,6 +118,7 @@ def eval_samples(
                 ids = sample_ids(model, tok, xs, n=n, system=G.REWRITE_SYSTEM,
                                  max_new_tokens=rewrite_tokens, temperature=temperature, top_p=1.0,
                                  streams=rewrite_streams(xs, n, seed), **kw)  # fmt: skip
+            acts = [r for row in ids for r in row]
             xps = [[G.clean_rewrite(t) for t in row] for row in _decode(tok, ids)]
             flat_xp = [xp for row in xps for xp in row]
             with lora.use_adapter(model, None):
@@ -123,6 +129,7 @@ def eval_samples(
             dec = pi_f if method == "noft" else {**pi_f, "temperature": temperature, "top_p": 1.0}
             with lora.use_adapter(model, adapter if method == "rlhf" else None):
                 ids = sample_ids(model, tok, xs, n=n, streams=streams, **dec, **kw)
+            acts = [r for row in ids for r in row]
             flat_xp = [x for x in xs for _ in range(n)]
             flat_y = [y for row in _decode(tok, ids) for y in row]
     flat_x = [x for x in xs for _ in range(n)]
@@ -133,6 +140,12 @@ def eval_samples(
     else:
         pres = np.ones(len(flat_x))
     keys = [p if isinstance(p, str) else p.id for p in ps]
+    extra = {}
+    if log_ratio:
+        extra["log_ratio"] = np.zeros(len(flat_x))
+        if method != "noft":
+            extra["log_ratio"] = _log_ratio(model, tok, method, xs, n, acts, adapter, ref_adapter,
+                                            temperature)  # fmt: skip
     return pd.DataFrame(
         {
             "task": task,
@@ -149,8 +162,25 @@ def eval_samples(
             "refusal": is_refusal(flat_y),
             "copy": [xp.strip() == x.strip() for x, xp in zip(flat_x, flat_xp, strict=True)],
             "preservation": pres,
+            **extra,
         }
     )
+
+
+def _log_ratio(model, tok, method, xs, n, acts, adapter, ref_adapter, temperature) -> np.ndarray:
+    """``log rho_θ(a|x) - log rho_ref(a|x)`` of the sampled actions, prompt-major ``(len(xs)*n,)``."""
+    from alignpro_lite.llm.lm import chat_format, token_logprobs
+
+    system = G.REWRITE_SYSTEM if method == "align-pro" else None
+    p_ids = tok([chat_format(tok, x, system) for x in xs], add_special_tokens=False)["input_ids"]
+    P = [p_ids[i] for i in range(len(xs)) for _ in range(n)]
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    out = []
+    with torch.no_grad():
+        for name in (adapter, ref_adapter):
+            with lora.use_adapter(model, name):
+                out.append(token_logprobs(model, P, acts, temperature=temperature, pad_id=pad))
+    return (out[0] - out[1]).double().cpu().numpy()
 
 
 def summary_table(
@@ -305,8 +335,16 @@ def lam_sweep_table(samples: pd.DataFrame) -> pd.DataFrame:
     if sweep.empty:
         return pd.DataFrame()
     t = summary_table(sweep)
-    lams = sweep.groupby(["task", "method"])["lam"].first()
-    t["lam"] = [float(lams[task, m]) for task, m in zip(t["task"], t["method"], strict=True)]
+    g = sweep.groupby(["task", "method"])
+    lams = g["lam"].first()
+    key = list(zip(t["task"], t["method"], strict=True))
+    t["lam"] = [float(lams[k]) for k in key]
+    if "log_ratio" in sweep:  # the prompter's KL to rho_sft, estimated on its own rewrites
+        kl = g["log_ratio"].mean()
+        t["kl"] = [float(kl[k]) for k in key]
+    if "route" in sweep:
+        route = g["route"].first()
+        t["route"] = [str(route[k]) for k in key]
     return t.sort_values(["task", "lam"]).reset_index(drop=True)
 
 

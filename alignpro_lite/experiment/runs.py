@@ -73,6 +73,7 @@ class RunConfig:
     k: int = 4
     lr: float = 5e-4
     mu: float = 0.5
+    tau: float = 1.0
     rewrite_tokens: int = 32
     answer_tokens: int = PI_F_DECODING.max_new_tokens
     temperature: float = 0.7
@@ -121,6 +122,8 @@ class RunConfig:
             )
         if not (self.mu >= 0 and math.isfinite(self.mu)):
             raise ValueError(f"mu (preservation penalty) must be finite and >= 0, got {self.mu!r}.")
+        if not (0 < self.tau <= 1):
+            raise ValueError(f"tau (penalty threshold) must be in (0, 1], got {self.tau!r}.")
 
     @property
     def kl_weight(self) -> float:
@@ -190,10 +193,13 @@ def migrate_run_config(d: dict) -> dict:
     """A ``run.json`` of the first layout (before λ and β had their own keys) in today's keys.
 
     Old files stored the KL weight under ``lam`` for both methods (β for ``rlhf``) and one
-    ``temperature`` for the policy and the frozen model's answers (``top_p`` 1). Returns a new
+    ``temperature`` for the policy and the frozen model's answers (``top_p`` 1); files written
+    before the hinge penalty have no ``tau`` (their penalty was linear: ``tau = 1``). Returns a new
     dict; a current file comes back unchanged.
     """
     d = dict(d)
+    if "method" in d and "mu" in d:
+        d.setdefault("tau", 1.0)
     if "beta" in d or "answer_temperature" in d or "method" not in d:
         return d
     if d.get("method") == "rlhf" and "lam" in d:
@@ -341,6 +347,7 @@ def build_run(cfg: RunConfig, out_dir: str | Path, model, tok, progress: bool = 
             tok,
             reward,
             mu=cfg.mu,
+            tau=cfg.tau,
             max_new_tokens=cfg.answer_tokens,
             temperature=cfg.answer_temperature,
             top_p=cfg.answer_top_p,

@@ -296,8 +296,11 @@ class FrozenLLMEnvironment:
     answer against the ORIGINAL prompt, minus a semantic-preservation penalty::
 
         y ~ pi_F(.|x')                       (adapters disabled, one batched generate call)
-        r(x, x') = r(x, y) - mu (1 - sim(x, x'))
+        r(x, x') = r(x, y) - mu max(0, tau - sim(x, x'))
 
+    ``tau = 1`` (default) is the linear penalty ``mu (1 - sim)``, which pays a bonus for copying
+    ``x``; ``tau < 1`` is a hinge: no penalty for any rewrite at least ``tau`` similar to ``x``
+    (the replication uses ``tau = 0.6``, :func:`alignpro_lite.learn.bank.hinge_penalty`).
     ``last`` keeps the step's answers and components (``task_reward``, ``preservation``) for
     the metrics CSV. ``similarity(xs, xs')`` defaults to the MiniLM cosine.
     """
@@ -306,6 +309,7 @@ class FrozenLLMEnvironment:
     tok: object
     reward: RewardLike
     mu: float = 0.5
+    tau: float = 1.0
     max_new_tokens: int = 40
     temperature: float = 0.7
     top_p: float = 1.0
@@ -352,7 +356,7 @@ class FrozenLLMEnvironment:
         else:
             sim = np.ones(len(xs))
         self.last = {"answers": ys, "task_reward": r, "preservation": sim}
-        return r - self.mu * (1.0 - sim)
+        return r - self.mu * np.maximum(0.0, self.tau - sim)
 
     def metrics(self, policy=None) -> dict[str, float]:  # noqa: ARG002 - metrics_fn signature
         """``metrics_fn`` for :func:`train`: the step's mean task reward and preservation."""

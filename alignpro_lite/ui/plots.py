@@ -242,14 +242,20 @@ def plot_rho_vs_lam(problem, sweep: dict, max_prompts: int = 6):
 
 
 # --------------------------------------------------------------------------- notebook 06
-def plot_comparison(summary: pd.DataFrame, title: str | None = None):
-    """The paper-shaped figure: bars per task and method, mean reward (95% CI) and variance."""
+def plot_comparison(summary: pd.DataFrame, title: str | None = None, methods=None):
+    """The paper-shaped figure: bars per task and method, mean reward (95% CI) and variance.
+
+    ``methods``: the methods to show, in order (default: the paper's three, then any baseline
+    of the replication present in ``summary``: the SFT prompter and best-of-n)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    s = summary[summary["method"].isin(METHOD_ORDER)].copy()
-    order = [m for m in METHOD_ORDER if m in set(s["method"])]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    if methods is None:
+        methods = METHOD_ORDER + [m for m in ("SFT prompter (λ=∞)", "Best-of-n")
+                                  if m in set(summary["method"])]  # fmt: skip
+    s = summary[summary["method"].isin(methods)].copy()
+    order = [m for m in methods if m in set(s["method"])]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     sns.barplot(
         data=s, x="task", y="mean", hue="method", hue_order=order, ax=axes[0], errorbar=None
     )
@@ -406,4 +412,26 @@ def plot_paired(paired: pd.DataFrame, measure: str = "reward"):
     ax.set(xlabel=f"paired difference of the mean {measure} (whiskers: 95% bootstrap CI; red: "
                   "both paired CIs, t and bootstrap, exclude 0)")  # fmt: skip
     fig.tight_layout()
+    return fig
+
+
+def plot_fit_curves(curves: pd.DataFrame):
+    """Learning curves of route (b) fits: the importance-sampling estimates, on the bank, of the
+    fitted policy's mean reward and of its KL to the reference, against the Adam step."""
+    import matplotlib.pyplot as plt
+
+    c = curves.dropna(subset=["reward_is"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for (method, task, weight), g in c.groupby(["method", "task", "weight"], sort=False):
+        sym = "λ" if method == "align-pro" else "β"
+        color = COLORS["Align-Pro"] if method == "align-pro" else COLORS["RLHF"]
+        ls = {"kindness": "-", "harmlessness": "--", "helpfulness": ":"}.get(task, "-.")
+        label = f"{'Align-Pro' if method == 'align-pro' else 'RLHF'} {task} {sym}={weight:.3g}"
+        axes[0].plot(g["step"], g["reward_is"], marker="o", color=color, ls=ls, label=label)
+        axes[1].plot(g["step"], g["kl_is"], marker="o", color=color, ls=ls, label=label)
+    axes[0].set(xlabel="fit step (Adam)", ylabel="estimated mean reward R̂ (reward units)",
+                title="reward of the fitted policy (IS on the bank)")  # fmt: skip
+    axes[1].set(xlabel="fit step (Adam)", ylabel="estimated KL to the reference (nats)",
+                title="KL of the fitted policy (IS on the bank)")  # fmt: skip
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig

@@ -439,3 +439,131 @@ def bound_dashboard(problem: DiscreteProblem, **kwargs) -> BoundDashboard:
 
 
 matplotlib.rcParams.setdefault("figure.max_open_warning", 50)
+
+
+class SweepDashboard(_Dashboard):
+    """The λ sweep of the GENERATIVE prompter (notebook 06): a slider over the λ grid of prompters
+    refitted from one shared sample bank, with their measured mean reward (95% CI), total and
+    within-prompt variance, and KL to ``rho_sft``, as in notebook 01's dashboard, plus example
+    rewrites of the prompter at the current λ.
+
+    Args:
+        sweep: rows of :func:`~alignpro_lite.experiment.evaluate.lam_sweep_table` for ONE task
+            (columns ``lam``, ``mean``, ``ci_low``, ``ci_high``, ``variance``, ``var_within``,
+            ``kl``; ``lam = inf`` is ``rho_sft``).
+        examples: evaluation rows with ``lam``, ``x``, ``x_prime``, ``y``, ``reward``.
+        ess: optional rows of the replication's ``ess.csv`` (``lam``, ``ess_mean``) for this task.
+    """
+
+    def __init__(self, sweep, examples=None, ess=None, lam=None, interactive: bool = True,
+                 n_examples: int = 3):  # fmt: skip
+        import pandas as pd
+
+        s = sweep.sort_values("lam").reset_index(drop=True)
+        if s.empty:
+            raise ValueError("sweep is empty: give the lam_sweep rows of one task.")
+        self.sweep = s
+        self.lams = [float(v) for v in s["lam"]]
+        finite = [v for v in self.lams if np.isfinite(v)]
+        self.x_inf = max(finite) * 4 if finite else 1.0  # where λ = ∞ sits on the log axis
+        self.xs = [v if np.isfinite(v) else self.x_inf for v in self.lams]
+        self.examples = examples if examples is not None else pd.DataFrame()
+        self.ess = ess
+        self.n_examples = int(n_examples)
+        self.lam = float(lam) if lam is not None else self.lams[len(self.lams) // 2]
+        if interactive:
+            import ipywidgets as W
+
+            options = [
+                (("∞ (rho_sft)" if not np.isfinite(v) else f"{v:.3g}"), v) for v in self.lams
+            ]
+            self.slider = W.SelectionSlider(options=options, value=self._nearest(self.lam),
+                                            description="λ", continuous_update=True,
+                                            layout=W.Layout(width="520px"))  # fmt: skip
+            self.slider.add_class("apl-lam")
+            self.slider.observe(lambda ch: self.set_lam(ch["new"]), names="value")
+            self._build_widgets([self.slider], 1040)
+            self.table = W.HTML(layout=W.Layout(width="100%"))
+            self.widget.children = (*self.widget.children, self.table)
+        self._draw_static()
+        self.set_lam(self.lam)
+
+    def _nearest(self, lam: float) -> float:
+        if not np.isfinite(lam):
+            return self.lams[-1]
+        return min(
+            self.lams, key=lambda v: abs(np.log(v) - np.log(lam)) if np.isfinite(v) else np.inf
+        )
+
+    def _draw_static(self) -> None:
+        s, xs = self.sweep, np.array(self.xs)
+        self.fig = _new_figure((10.4, 3.4))
+        axes = self.fig.subplots(1, 3)
+        ax_r, ax_v, ax_kl = axes
+        ax_r.fill_between(xs, s["ci_low"], s["ci_high"], color=plots.COLORS["reward"], alpha=0.15)
+        ax_r.plot(xs, s["mean"], "o-", color=plots.COLORS["reward"], label="mean reward (95% CI)")
+        ax_r.set(ylabel="reward (reward units)", title="mean reward on the test prompts")
+        ax_v.plot(xs, s["variance"], "o-", color="k", label="total")
+        ax_v.plot(xs, s["var_within"], "o--", color=plots.COLORS["noise"], label="within prompt")
+        ax_v.set(ylabel="variance (reward units²)", title="reward variance")
+        ax_v.legend(fontsize=9)
+        kl = s["kl"] if "kl" in s else np.full(len(s), np.nan)
+        ax_kl.plot(xs, kl, "o-", color=plots.COLORS["kl"])
+        ax_kl.set(ylabel="KL (nats)", title="KL(rho_θ ‖ rho_sft), measured")
+        self.markers = []
+        for ax, col in ((ax_r, s["mean"]), (ax_v, s["variance"]), (ax_kl, kl)):
+            ax.set_xscale("log")
+            ticks = [v for v in xs if v != self.x_inf] + [self.x_inf]
+            ax.set_xticks(ticks, [f"{v:.2g}" for v in ticks[:-1]] + ["∞"])
+            ax.minorticks_off()
+            ax.set_xlabel("λ (log scale; ∞ = rho_sft)")
+            (m,) = ax.plot([xs[0]], [np.asarray(col)[0]], "o", ms=13, mfc="none", mec="#333", mew=2)
+            v = ax.axvline(xs[0], color="#333", lw=1, alpha=0.5)
+            self.markers.append((m, v, np.asarray(col, dtype=float)))
+        self._freeze([a for m, v, _ in self.markers for a in (m, v)])
+
+    def set_lam(self, lam: float) -> None:
+        """Move to the grid λ nearest ``lam`` (what the slider does)."""
+        t0 = time.perf_counter()
+        lam = self._nearest(float(lam))
+        i = self.lams.index(lam)
+        self.lam = lam
+        for m, v, col in self.markers:
+            m.set_data([self.xs[i]], [col[i]])
+            v.set_xdata([self.xs[i], self.xs[i]])
+        row = self.sweep.iloc[i]
+        self.values = {k: float(row[k]) for k in ("mean", "variance", "var_within") if k in row}
+        self.values["kl"] = float(row["kl"]) if "kl" in row else float("nan")
+        lam_txt = "∞ (rho_sft)" if not np.isfinite(lam) else f"{lam:.4g}"
+        html = (f"λ = <b>{lam_txt}</b> · mean reward <b>{self.values['mean']:.4f}</b> "
+                f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}] · variance {self.values['variance']:.4f} "
+                f"(within {self.values['var_within']:.4f}) · KL {self.values['kl']:.3f} nats")  # fmt: skip
+        if self.ess is not None and np.isfinite(lam) and len(self.ess):
+            e = self.ess.iloc[(np.log(self.ess["lam"]) - np.log(lam)).abs().argmin()]
+            html += f" · ESS of the bank's weights {e['ess_mean']:.2f} of {int(e['n'])}"
+        self._publish(t0, html)
+        self.examples_html = self._examples_html(lam)
+        if hasattr(self, "table"):
+            self.table.value = self.examples_html
+
+    def _examples_html(self, lam: float) -> str:
+        import html as H
+
+        ex = self.examples
+        if ex.empty:
+            return ""
+        same = ex["lam"].apply(lambda v: (not np.isfinite(v) and not np.isfinite(lam))
+                               or (np.isfinite(v) and np.isfinite(lam) and np.isclose(v, lam)))  # fmt: skip
+        ex = ex[same].head(self.n_examples)
+        rows = "".join(
+            f"<tr><td>{H.escape(plots.short(r.x, 60))}</td><td>{H.escape(plots.short(r.x_prime, 90))}</td>"
+            f"<td>{H.escape(plots.short(r.y, 90))}</td><td>{r.reward:+.2f}</td></tr>"
+            for r in ex.itertuples()
+        )
+        return ("<table style='font-size:13px'><tr><th>user prompt x</th><th>rewrite x' at this λ</th>"
+                f"<th>frozen model's answer y</th><th>reward</th></tr>{rows}</table>")  # fmt: skip
+
+
+def sweep_dashboard(sweep, examples=None, **kwargs) -> SweepDashboard:
+    """:class:`SweepDashboard` over the shipped λ sweep of the generative prompter."""
+    return SweepDashboard(sweep, examples, **kwargs)

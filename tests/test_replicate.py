@@ -1,0 +1,188 @@
+"""Route (b) and the replication: the bank (checksums, resume), the weighted-MLE fit, the
+baselines, and the whole `replicate` pipeline at tiny settings."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from alignpro_lite.experiment import baselines
+from alignpro_lite.learn import bank as B
+from alignpro_lite.learn.distill import fit_weighted, prompt_weights
+
+
+# --------------------------------------------------------------------------- weights
+def test_prompt_weights_normalise_within_each_prompt():
+    groups = [0, 0, 0, 1, 1]
+    R = [0.0, 1.0, 0.0, 5.0, 5.0]
+    w, ess = prompt_weights(groups, R, lam=0.5)
+    assert w[:3].sum() == pytest.approx(1) and w[3:].sum() == pytest.approx(1)
+    assert w[1] == pytest.approx(math.exp(2) / (math.exp(2) + 2))
+    assert ess[1] == pytest.approx(2.0)  # equal values: every sample counts
+    w_inf, ess_inf = prompt_weights(groups, R, lam=math.inf)
+    np.testing.assert_allclose(w_inf, [1 / 3] * 3 + [0.5] * 2)
+    np.testing.assert_allclose(ess_inf, [3, 2])
+    _, ess_small = prompt_weights(groups, R, lam=1e-3)
+    assert ess_small[0] == pytest.approx(1.0)  # λ → 0: the best sample takes all
+
+
+def test_hinge_penalty_is_zero_above_tau_and_linear_below():
+    np.testing.assert_allclose(B.hinge_penalty([1.0, 0.6, 0.7, 0.5, 0.1], mu=2, tau=0.6),
+                               [0, 0, 0, 0.2, 1.0])  # fmt: skip
+    with pytest.raises(ValueError, match="mu"):
+        B.hinge_penalty([0.5], mu=-1)
+
+
+def _toy_bank():
+    rw = pd.DataFrame({"prompt_id": [0, 0, 0, 1], "j": [0, 1, 2, 0], "heldout": [False] * 4,
+                       "x": ["a", "a", "a", "b"], "x_prime": ["a", "a2", "a", "b"],
+                       "sim": [1.0, 0.3, 1.0, 1.0], "copy": [True, False, True, True]})  # fmt: skip
+    ans = pd.DataFrame({"prompt_id": [0, 0, 0, 0, 0, 0, 1, 1], "j": [0, 0, 1, 1, 2, 2, 0, 0],
+                        "a": [0, 1] * 4, "reward": [1, 0, 1, 1, 0, 0, 0.5, 0.5]})  # fmt: skip
+    return {"rewrites": rw, "answers": ans}
+
+
+def test_rewrite_values_pool_identical_rewrites_and_apply_the_hinge():
+    v = B.rewrite_values(_toy_bank(), mu=1.0, tau=0.6)
+    # rewrites 0 and 2 of prompt 0 are the same text: their 4 answers are pooled
+    assert v.loc[0, "task_reward"] == pytest.approx(0.25) and v.loc[0, "n_pooled"] == 4
+    assert v.loc[2, "R_hat"] == v.loc[0, "R_hat"]
+    assert v.loc[1, "penalty"] == pytest.approx(0.3)
+    assert v.loc[1, "R_hat"] == pytest.approx(1.0 - 0.3)
+    assert v.loc[3, "R_hat"] == pytest.approx(0.5)
+
+
+# --------------------------------------------------------------------------- baselines
+def test_best_of_n_kl_and_matching_n():
+    assert baselines.bon_kl(1) == 0
+    assert baselines.bon_kl(4) == pytest.approx(math.log(4) - 0.75)
+    assert baselines.bon_n_for_kl(0.0, 16) == 1
+    assert baselines.bon_n_for_kl(baselines.bon_kl(7) + 0.01, 16) == 7
+    assert baselines.bon_n_for_kl(50.0, 16) == 16
+    with pytest.raises(ValueError, match="kl"):
+        baselines.bon_n_for_kl(float("nan"), 4)
+
+
+def test_best_of_n_rows_take_the_best_of_a_cyclic_window_and_keep_the_stream():
+    r = [0.1, 0.9, 0.3, 0.5]
+    pool = pd.DataFrame({"task": "t", "prompt_id": 0, "sample": range(4), "stream": [10, 11, 12, 13],
+                         "reward": r, "y": list("abcd"), "method": "NoFT"})  # fmt: skip
+    b2 = baselines.best_of_n_samples(pool, 2, 3)
+    assert list(b2["reward"]) == [0.9, 0.9, 0.5] and list(b2["y"]) == ["b", "b", "d"]
+    assert list(b2["stream"]) == [10, 11, 12] and list(b2["sample"]) == [0, 1, 2]
+    b1 = baselines.best_of_n_samples(pool, 1, 4)  # n = 1 is NoFT itself
+    assert list(b1["reward"]) == r and (b1["log_ratio"] == 0).all()
+    with pytest.raises(ValueError, match="n must be"):
+        baselines.best_of_n_samples(pool, 5, 2)
+
+
+# --------------------------------------------------------------------------- fit
+@pytest.fixture(scope="module")
+def lm(tiny_path):
+    """The tiny random causal LM of the test suite (SmolLM2's tokenizer): the mechanics, fast."""
+    from alignpro_lite.llm.lm import load_causal_lm
+
+    return load_causal_lm(str(tiny_path), device="cpu")
+
+
+def test_fit_weighted_moves_mass_to_the_heavy_target(lm):
+    from alignpro_lite.llm import lora
+    from alignpro_lite.llm.lm import token_logprobs
+
+    model, tok = lm
+    torch.manual_seed(0)
+    model = lora.add_lora(model, "t_fit", lora.LoRASpec(r=4))
+    P = tok(["Say a word:"], add_special_tokens=False)["input_ids"] * 2
+    C = [
+        tok(" apple", add_special_tokens=False)["input_ids"],
+        tok(" zebra", add_special_tokens=False)["input_ids"],
+    ]
+    pad = tok.pad_token_id
+
+    def gap():
+        with torch.no_grad(), lora.use_adapter(model, "t_fit"):
+            lp = token_logprobs(model, P, C, temperature=0.7, pad_id=pad)
+        return float(lp[1] - lp[0])
+
+    before = gap()
+    curve = fit_weighted(model, "t_fit", P, C, [0.02, 0.98], groups=[0, 0], per_prompt=2,
+                         steps=6, batch_size=2, lr=1e-2, progress=False)  # fmt: skip
+    assert gap() > before + 1.0  # the heavy target gained log-probability on the light one
+    assert list(curve["step"]) == list(range(7))
+    with pytest.raises(ValueError, match="weights"):
+        fit_weighted(model, "t_fit", P, C, [0.0, 0.0], progress=False)
+    with pytest.raises(ValueError, match="adapter"):
+        fit_weighted(model, "nope", P, C, [1.0, 1.0], progress=False)
+
+
+# --------------------------------------------------------------------------- the pipeline
+@pytest.fixture(scope="module")
+def replicated(tmp_path_factory, lm):
+    from alignpro_lite.experiment.replicate import fast_config, replicate
+
+    out = tmp_path_factory.mktemp("rep")
+    cfg = fast_config(tasks=("kindness", "helpfulness"), sweep_tasks=("kindness",))
+    model, tok = lm
+    tables = replicate(out, cfg, model=model, tok=tok, progress=False)
+    return out, cfg, tables, lm
+
+
+def test_replicate_writes_the_report_set(replicated):
+    from alignpro_lite.experiment.replicate import BON_LABEL, SFT_LABEL
+
+    out, cfg, tables, _ = replicated
+    rep = out / "report"
+    for name in ("samples.csv", "summary.csv", "paired.csv", "gap.csv", "baselines.csv",
+                 "implicit.csv", "ess.csv", "curves.csv", "fits.csv", "report.json"):  # fmt: skip
+        assert (rep / name).is_file(), name
+    s = pd.read_csv(rep / "samples.csv")
+    methods = set(s["method"])
+    assert {"NoFT", "Align-Pro", "RLHF", SFT_LABEL, BON_LABEL} <= methods
+    assert any(m.startswith("Align-Pro λ=") for m in methods)
+    # paired: every main method has the same streams per (task, prompt, sample) as NoFT
+    main = s[~s["method"].str.startswith("Align-Pro λ=")]
+    streams = main.groupby(["task", "prompt_id", "sample"])["stream"].nunique()
+    assert (streams == 1).all()
+    # the SFT prompter is its own reference: its log-ratio is exactly 0
+    assert (s.loc[s["method"] == SFT_LABEL, "log_ratio"] == 0).all()
+    meta = json.loads((rep / "report.json").read_text())
+    assert meta["machine"] and meta["config"]["n_samples"] == cfg.n_samples
+    # the bank is checksummed and holds the promised counts
+    man = json.loads((out / "bank" / "kindness" / "manifest.json").read_text())
+    n_x = cfg.n_prompts
+    assert (
+        man["stages"]["answers"]["rows"] == n_x * (cfg.n_rewrites + cfg.n_heldout) * cfg.n_answers
+    )
+    assert man["stages"]["responses"]["rows"] == n_x * cfg.n_responses
+
+
+def test_replicate_resumes_without_redoing_work_and_refuses_other_settings(replicated):
+    from alignpro_lite.experiment.replicate import fast_config, replicate
+
+    out, cfg, tables, (model, tok) = replicated
+    stamp = {p: p.stat().st_mtime_ns for p in (out / "bank").rglob("*.jsonl")}
+    again = replicate(out, cfg, model=model, tok=tok, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in stamp} == stamp  # nothing redrawn
+    pd.testing.assert_frame_equal(again["summary"], tables["summary"])
+    with pytest.raises(ValueError, match="other settings"):
+        replicate(out, fast_config(tasks=("kindness", "helpfulness"), fit_steps=3), model=model,
+                  tok=tok, progress=False)  # fmt: skip
+
+
+def test_a_corrupted_bank_file_is_named(replicated, tmp_path):
+    import shutil
+
+    out, *_ = replicated
+    copy = tmp_path / "bank"
+    shutil.copytree(out / "bank" / "kindness", copy)
+    with open(copy / "answers.jsonl", "a", encoding="utf-8") as f:
+        f.write("\n")
+    with pytest.raises(ValueError, match="answers.jsonl.*checksum"):
+        B.load_bank(copy)
+    with pytest.raises(ValueError, match="no sample bank"):
+        B.load_bank(tmp_path / "empty")
