@@ -2,6 +2,7 @@
 #   make lab    set up .venv (idempotent) and open JupyterLab on the notebooks
 #   make test   set up .venv (idempotent) and run the whole test suite (CI runs this)
 #   make test-browser-repeat N=10   the browser tests N times in a row (flake check)
+#   make replicate [OUT=build/replicate] [SEED=0] [DEVICE=cuda]   the capstone from scratch (~80 min, 2 cores)
 # Override the interpreter or the torch requirement if you need to, e.g.
 #   make lab PYTHON=python3.12 TORCH_SPEC="torch"
 
@@ -14,7 +15,7 @@ export HF_HUB_OFFLINE       ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONHASHSEED       ?= 0
 
-.PHONY: setup lab test test-fast test-browser-repeat lint format browser screenshot bench clean help
+.PHONY: setup lab test test-fast test-browser-repeat lint format browser screenshot bench replicate clean help
 
 help:
 	@sed -n '1,6p' Makefile
@@ -77,6 +78,14 @@ test-browser-repeat: setup browser
 
 screenshot: setup browser
 	$(BIN)/python scripts/screenshot.py --out docs/img
+
+# The capstone (notebooks 05-06) in resumable stages: rerun the same command to resume.
+# The shipped runs/ were made with OUT=runs; the default writes a fresh copy beside them.
+OUT    ?= build/replicate
+SEED   ?= 0
+DEVICE ?=
+replicate: setup
+	$(BIN)/alignpro-lite replicate --out $(OUT) --seed $(SEED) $(if $(DEVICE),--device $(DEVICE),)
 
 bench: setup
 	$(BIN)/python benchmarks/bench_discrete.py

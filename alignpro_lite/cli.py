@@ -442,6 +442,9 @@ def cmd_replicate(args) -> int:
     )
 
     kw = dict(FAST) if (args.fast or fast_mode()) else {}
+    if kw:
+        print("replicate: the toy --fast settings (3 prompts per task, a few samples each; "
+              "ALIGNPRO_FAST=1 selects them too)")  # fmt: skip
     if args.tasks:
         kw["tasks"] = tuple(args.tasks)
     kw["seed"] = args.seed
@@ -587,7 +590,11 @@ def register_experiment(sub) -> None:
         "evaluate every method on the test prompts (paired, 8 answers per prompt) and write "
         "OUT/report. About 75 min on a 2-core CPU; rerun the same command to resume.",
     )
-    rc.add_argument("--out", default="runs", help="output folder (default: runs)")
+    rc.add_argument(
+        "--out",
+        default="build/replicate",
+        help="output folder (default: build/replicate; the shipped runs/ were made with --out runs)",
+    )
     rc.add_argument("--tasks", nargs="+", choices=TASKS, default=None, help="tasks (default: all)")
     rc.add_argument("--seed", type=SEED, default=0, help="training seed (preregistered: 0, 1, 2)")
     rc.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")

@@ -272,3 +272,16 @@ def test_train_rejects_non_finite_values(tmp_path, capsys, args, match):
     argv = ["train", "--method", "align-pro", "--task", "kindness", *args]
     _one_line_exit_2([*argv, "--out", str(tmp_path / "o")], capsys, match)
     assert not (tmp_path / "o").exists()
+
+
+def test_replicate_estimate_and_bad_arguments(tmp_path, capsys):
+    assert main(["replicate", "--estimate", "--out", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out
+    for stage in ("sft", "bank", "fits", "route_a", "evaluation", "total"):
+        assert stage in out
+    assert not (tmp_path / "rep").exists()  # an estimate writes nothing
+    _one_line_exit_2(["replicate", "--tasks", "poetry", "--out", str(tmp_path)], capsys, "--tasks")
+    f = tmp_path / "f.csv"
+    f.write_text("precious")
+    _one_line_exit_2(["replicate", "--out", str(f)], capsys, "--out")
+    assert f.read_text() == "precious"

@@ -97,11 +97,9 @@ def test_fit_weighted_moves_mass_to_the_heavy_target(lm):
     model, tok = lm
     torch.manual_seed(0)
     model = lora.add_lora(model, "t_fit", lora.LoRASpec(r=4))
-    P = tok(["Say a word:"], add_special_tokens=False)["input_ids"] * 2
-    C = [
-        tok(" apple", add_special_tokens=False)["input_ids"],
-        tok(" zebra", add_special_tokens=False)["input_ids"],
-    ]
+    P = tok(["please tell me a good"], add_special_tokens=False)["input_ids"] * 2
+    C = [tok(w, add_special_tokens=False)["input_ids"] for w in ("cat", "dog")]
+    assert C[0] != C[1] and 3 not in P[0]  # words of the tiny vocabulary, no <unk>
     pad = tok.pad_token_id
 
     def gap():
@@ -186,3 +184,29 @@ def test_a_corrupted_bank_file_is_named(replicated, tmp_path):
         B.load_bank(copy)
     with pytest.raises(ValueError, match="no sample bank"):
         B.load_bank(tmp_path / "empty")
+
+
+# --------------------------------------------------------------------------- the shipped replication
+RUNS = __import__("pathlib").Path(__file__).resolve().parent.parent / "runs"
+
+
+@pytest.mark.skipif(not (RUNS / "bank").is_dir(), reason="no shipped replication")
+def test_the_shipped_replication_is_whole_and_at_scale():
+    from alignpro_lite.llm.tasks import TASKS
+
+    for task in TASKS:
+        bank = B.load_bank(RUNS / "bank" / task)  # every file matches its checksum
+        fit_answers = bank["answers"].merge(bank["rewrites"][["prompt_id", "j", "heldout"]])
+        assert (~fit_answers["heldout"]).sum() >= 2000  # prompter rollouts of the fit
+        assert len(bank["responses"]) >= 2000  # RLHF rollouts
+        assert bank["rewrites"]["prompt_key"].nunique() == 60
+    fits = pd.read_csv(RUNS / "report" / "fits.csv")
+    main = fits[~fits["folder"].str.startswith("sweep")]
+    assert (main["rollouts"] >= 2000).all() and set(main["task"]) == set(TASKS)
+    meta = json.loads((RUNS / "report" / "report.json").read_text())
+    assert meta["machine"] and meta["config"]["seed"] == 0
+    from alignpro_lite.experiment.replicate import preregistered_weights
+
+    for _, f in main.iterrows():  # the preregistered λ and β, nothing else
+        lam, beta = preregistered_weights(f["task"])
+        assert f["weight"] == pytest.approx(lam if f["method"] == "align-pro" else beta)
