@@ -47,17 +47,29 @@ def _toy_bank():
     return {"rewrites": rw, "answers": ans}
 
 
-def test_rewrite_values_pool_identical_rewrites_and_apply_the_hinge():
+def test_rewrite_values_use_each_samples_own_answers_and_apply_the_hinge():
     v = B.rewrite_values(_toy_bank(), mu=1.0, tau=0.6)
-    # rewrites 0 and 2 of prompt 0 are the same text: their 4 answers are pooled
-    assert v.loc[0, "task_reward"] == pytest.approx(0.25) and v.loc[0, "n_pooled"] == 4
-    assert v.loc[2, "R_hat"] == v.loc[0, "R_hat"]
+    # rewrites 0 and 2 of prompt 0 are the same text, but each keeps its own answers: pooling
+    # would give rows different noise, which exp(R̂/λ) turns into a bias toward rare rewrites
+    assert v.loc[0, "task_reward"] == pytest.approx(0.5) and v.loc[0, "n_answers"] == 2
+    assert v.loc[2, "task_reward"] == pytest.approx(0.0)
     assert v.loc[1, "penalty"] == pytest.approx(0.3)
     assert v.loc[1, "R_hat"] == pytest.approx(1.0 - 0.3)
     assert v.loc[3, "R_hat"] == pytest.approx(0.5)
 
 
 # --------------------------------------------------------------------------- baselines
+def test_best_of_n_plugin_kl_with_and_without_ties():
+    many = np.linspace(0, 1, 20_000)  # distinct values: the formula
+    assert baselines.bon_kl_plugin(many, 7) == pytest.approx(baselines.bon_kl(7), abs=1e-3)
+    coin = np.array([0.0, 1.0] * 50)  # a 0/1 reward with p = 1/2: P(max = 1) = 1 - 2**-n
+    p1 = 1 - 0.5**7
+    want = p1 * math.log(p1 / 0.5) + (1 - p1) * math.log((1 - p1) / 0.5)
+    assert baselines.bon_kl_plugin(coin, 7) == pytest.approx(want)
+    assert baselines.bon_kl_plugin(coin, 7) < baselines.bon_kl(7)
+    assert baselines.bon_kl_plugin(np.ones(5), 3) == 0.0  # all tied: best-of-n is pi itself
+
+
 def test_best_of_n_kl_and_matching_n():
     assert baselines.bon_kl(1) == 0
     assert baselines.bon_kl(4) == pytest.approx(math.log(4) - 0.75)
@@ -75,8 +87,9 @@ def test_best_of_n_rows_take_the_best_of_a_cyclic_window_and_keep_the_stream():
     b2 = baselines.best_of_n_samples(pool, 2, 3)
     assert list(b2["reward"]) == [0.9, 0.9, 0.5] and list(b2["y"]) == ["b", "b", "d"]
     assert list(b2["stream"]) == [10, 11, 12] and list(b2["sample"]) == [0, 1, 2]
+    assert list(b2["source_sample"]) == [1, 1, 3]
     b1 = baselines.best_of_n_samples(pool, 1, 4)  # n = 1 is NoFT itself
-    assert list(b1["reward"]) == r and (b1["log_ratio"] == 0).all()
+    assert list(b1["reward"]) == r and (b1["log_ratio"] == 0).all() and (b1["kl_plugin"] == 0).all()
     with pytest.raises(ValueError, match="n must be"):
         baselines.best_of_n_samples(pool, 5, 2)
 

@@ -28,7 +28,7 @@ EXPORTS = {
         "evaluate",
     ),
     **dict.fromkeys(["REPORT_FILES", "load_report", "tables_from_samples", "write_report"], "report"),
-    **dict.fromkeys(["ReplicateConfig", "replicate", "fast_config", "preregistered_weights",
+    **dict.fromkeys(["ReplicateConfig", "fast_config", "preregistered_weights",
                      "estimate_seconds"], "replicate"),
 }  # fmt: skip
 __all__ = [*SUBMODULES, *EXPORTS]

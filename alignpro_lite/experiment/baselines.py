@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["bon_kl", "bon_n_for_kl", "best_of_n_samples", "closed_form_candidates"]
+__all__ = ["bon_kl", "bon_kl_plugin", "bon_n_for_kl", "best_of_n_samples", "closed_form_candidates"]
 
 
 def bon_kl(n) -> float:
@@ -26,6 +26,23 @@ def bon_kl(n) -> float:
     if not n >= 1:
         raise ValueError(f"n must be >= 1, got {n!r}.")
     return math.log(n) - (n - 1) / n
+
+
+def bon_kl_plugin(rewards, n: int) -> float:
+    """The KL of best-of-``n`` to ``pi`` when ``pi`` is the empirical distribution of ``rewards``
+    (``m`` equally likely answers), ties included: with the distinct values ``v_1 < … < v_K``, their
+    counts ``c_i`` and CDF ``F_i``, ``P(max = v_i) = F_i^n - F_{i-1}^n`` spread evenly over the
+    ``c_i`` tied answers, so ``KL = sum_i P_i log(P_i m / c_i)``. Equals ``log n - (n-1)/n`` in the
+    limit of many distinct values; ties (a 0/1 reward) make it smaller."""
+    r = np.asarray(rewards, dtype=float)
+    if r.ndim != 1 or len(r) == 0 or not np.isfinite(r).all():
+        raise ValueError("rewards must be a non-empty 1-d array of finite numbers.")
+    m = len(r)
+    _, counts = np.unique(r, return_counts=True)
+    F = np.cumsum(counts) / m
+    P = F ** int(n) - np.concatenate([[0.0], F[:-1]]) ** int(n)
+    keep = P > 0
+    return float(np.sum(P[keep] * np.log(P[keep] * m / counts[keep])))
 
 
 def bon_n_for_kl(kl: float, n_max: int) -> int:
@@ -43,7 +60,11 @@ def best_of_n_samples(
     """Evaluation rows of best-of-``n`` from a pool of NoFT answers (``sample`` ``0..m-1`` per
     prompt): row ``k < n_samples`` is the pool answer with the highest ``reward`` among samples
     ``k, …, k+n-1 (mod m)`` (first one on ties), keeping sample ``k``'s ``stream`` for the pairing.
-    Adds the columns ``bon_n`` and ``log_ratio`` (``bon_kl(n)`` per row)."""
+    Adds the columns ``bon_n``, ``source_sample`` (the pool answer chosen), ``log_ratio``
+    (``bon_kl(n)``, the formula) and ``kl_plugin`` (:func:`bon_kl_plugin` of the prompt's pool).
+
+    Each row is a valid best-of-``n`` draw, but overlapping windows share answers: per-prompt means
+    are unbiased, within-prompt variances are not (the report leaves them out)."""
     m = int(pool.groupby(["task", "prompt_id"])["sample"].nunique().min())
     if not 1 <= n <= m:
         raise ValueError(f"n must be in 1..{m} (the pool's answers per prompt), got {n!r}.")
@@ -53,11 +74,13 @@ def best_of_n_samples(
     for _, g in pool.sort_values("sample").groupby(["task", "prompt_id"], sort=False):
         g = g.reset_index(drop=True)
         r = g["reward"].to_numpy(dtype=float)
+        kl = bon_kl_plugin(r, n)
         for k in range(int(n_samples)):
             window = [(k + i) % m for i in range(int(n))]
             best = window[int(np.argmax(r[window]))]
             row = g.iloc[best].to_dict()
-            row.update(sample=k, stream=int(g.iloc[k]["stream"]))
+            row.update(sample=k, stream=int(g.iloc[k]["stream"]), source_sample=int(best),
+                       kl_plugin=kl)  # fmt: skip
             rows.append(row)
     out = pd.DataFrame(rows)
     return out.assign(method=label, bon_n=int(n), log_ratio=bon_kl(n))

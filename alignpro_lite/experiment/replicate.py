@@ -137,7 +137,8 @@ class ReplicateConfig:
         return B.BankSpec(task=task, n_prompts=self.n_prompts, n_rewrites=self.n_rewrites,
                           n_heldout=self.n_heldout, n_answers=self.n_answers,
                           n_responses=self.n_responses, rewrite_tokens=self.rewrite_tokens,
-                          temperature=self.temperature, seed=self.seed)  # fmt: skip
+                          answer_tokens=self.answer_tokens, temperature=self.temperature,
+                          seed=self.seed)  # fmt: skip
 
     def to_json(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -187,7 +188,7 @@ def estimate_seconds(cfg: ReplicateConfig) -> dict[str, float]:
                            + cfg.n_responses * (c["answer"] + c["logprob"]))  # fmt: skip
     n_sweep = sum(len(cfg.sweep_factors) for t in cfg.tasks if t in cfg.sweep_tasks)
     n_fits = 2 * len(cfg.tasks) + n_sweep
-    monitor = min(12, n_x) * cfg.n_rewrites * c["monitor_row"] * (cfg.fit_steps // 10 + 2)
+    monitor = min(6, n_x) * min(8, cfg.n_rewrites) * c["monitor_row"] * 5
     ev = n_t * cfg.n_samples
     per_task_eval = (cfg.bon_pool * n_t * c["answer"] + 2 * ev * (c["rewrite"] + c["answer"])
                      + ev * c["answer"] + 4 * ev * c["logprob"])  # fmt: skip
@@ -207,6 +208,20 @@ def estimate_seconds(cfg: ReplicateConfig) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- stages
+def adapter_digest(folder: str | Path) -> str:
+    """SHA-256 of a saved LoRA adapter's weights (what a resumed stage checks it was made from)."""
+    import hashlib
+
+    folder = Path(folder)
+    files = sorted(folder.glob("adapter_model.*"))
+    if not files:
+        raise ValueError(f"{folder} holds no adapter weights (adapter_model.*).")
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
 def _say(msg: str, progress: bool) -> None:
     if progress:
         tqdm.write(msg)
@@ -248,8 +263,8 @@ def _fit_rows(cfg: ReplicateConfig, kind: str, bank: dict, tok) -> dict:
             "groups": df["prompt_id"].to_numpy()}  # fmt: skip
 
 
-def _monitor(model, tok, rows: dict, adapter: str, temperature: float, n_prompts: int = 8,
-             per_prompt: int = 12):  # fmt: skip
+def _monitor(model, tok, rows: dict, adapter: str, temperature: float, n_prompts: int = 6,
+             per_prompt: int = 8):  # fmt: skip
     """Learning-curve point: SNIS estimates on the bank, from the reference's own samples, of
     ``E_{rho_θ}[R̂]`` and ``KL(rho_θ ‖ rho_ref)`` (``v ∝ rho_θ/rho_ref`` per prompt), averaged
     over the first ``n_prompts`` prompts (their first ``per_prompt`` samples)."""
@@ -279,11 +294,20 @@ def _monitor(model, tok, rows: dict, adapter: str, temperature: float, n_prompts
 
 
 def _stage_fit(cfg, out_dir: Path, kind: str, task: str, weight: float, rows: dict, model, tok,
-               progress: bool) -> dict:  # fmt: skip
-    """One route-(b) fit into ``out_dir`` (skipped if its adapter and fit.json are there)."""
+               progress: bool, start: str | None = None) -> dict:  # fmt: skip
+    """One route-(b) fit into ``out_dir``; skipped if its adapter and fit.json are there and were
+    made with the same settings, weight and starting adapter (``start``: its digest), else an error."""
     info_path = out_dir / "fit.json"
     if _adapter_ready(out_dir / "adapter") and info_path.is_file():
-        return json.loads(info_path.read_text(encoding="utf-8"))
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        same = (info.get("weight") == weight and info.get("config") == cfg.to_json()
+                and info.get("start") == start)  # fmt: skip
+        if not same:
+            raise ValueError(
+                f"{out_dir} holds a fit made with other settings, weight or start; delete it "
+                "to refit, or use another --out."
+            )
+        return info
     t0 = time.perf_counter()
     w, ess = prompt_weights(rows["groups"], rows["R"], weight)
     adapter = "fit_" + "".join(ch if ch.isalnum() else "_" for ch in out_dir.name)
@@ -304,7 +328,7 @@ def _stage_fit(cfg, out_dir: Path, kind: str, task: str, weight: float, rows: di
     curve.to_csv(tmp / "curve.csv", index=False)
     info = {"method": kind, "task": task, "weight": weight, "route": "b (weighted MLE on the bank)",
             "rows": len(w), "rollouts": int(rows["df"].shape[0] * (cfg.n_answers if kind == "align-pro" else 1)),
-            "ess_mean": float(ess.mean()), "ess_median": float(np.median(ess)),
+            "ess_mean": float(ess.mean()), "ess_median": float(np.median(ess)), "start": start,
             "seconds": round(time.perf_counter() - t0, 1), "config": cfg.to_json()}  # fmt: skip
     (tmp / "fit.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
     if out_dir.exists():
@@ -329,12 +353,17 @@ def _route_a_config(cfg: ReplicateConfig, out: Path, task: str):
 def _stage_route_a(cfg: ReplicateConfig, out: Path, task: str, model, tok, progress: bool):
     """Route (a): RLOO policy gradient (:func:`~alignpro_lite.experiment.runs.train_run`),
     checkpointed and resumable, into ``OUT/route-a-{task}/``."""
-    from alignpro_lite.experiment.runs import ADAPTER_DIR, train_run
+    from alignpro_lite.experiment.runs import ADAPTER_DIR, read_run, train_run
 
     folder = out / f"route-a-{task}"
+    cfg_a = _route_a_config(cfg, out, task)
     if _adapter_ready(folder / ADAPTER_DIR):
+        if replace(read_run(folder), sft_adapter=None) != replace(cfg_a, sft_adapter=None):
+            raise ValueError(
+                f"{folder} holds a route (a) run with other settings; delete it to retrain."
+            )
         return model
-    train_run(_route_a_config(cfg, out, task), folder, model=model, tok=tok, progress=progress)
+    train_run(cfg_a, folder, model=model, tok=tok, progress=progress)
     return model
 
 
@@ -343,7 +372,12 @@ def _eval_job(cfg, out: Path, task: str, label: str, method: str, adapter_dir: P
     """One cached evaluation (``OUT/eval/{task}/{slug}.csv``)."""
     slug = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in label)
     path = out / "eval" / task / f"{slug}.csv"
-    if path.is_file():
+    made_from = {"adapter": adapter_digest(adapter_dir) if adapter_dir is not None else None,
+                 "ref": adapter_digest(out / ref) if ref is not None else None, "n": int(n),
+                 "prompts": [p if isinstance(p, str) else p.id for p in prompts]}  # fmt: skip
+    key_path = path.with_suffix(".json")
+    fresh = key_path.is_file() and json.loads(key_path.read_text(encoding="utf-8")) == made_from
+    if path.is_file() and fresh:
         return pd.read_csv(path, keep_default_na=False,
                            na_values={c: [""] for c in ("reward", "gold", "preservation", "lam",
                                                         "beta", "log_ratio", "bon_n")})  # fmt: skip
@@ -351,14 +385,18 @@ def _eval_job(cfg, out: Path, task: str, label: str, method: str, adapter_dir: P
     if adapter_dir is not None:
         model = lora.load_lora(model, adapter_dir, "_eval")
         name = "_eval"
+    same = adapter_dir is not None and ref is not None and Path(adapter_dir) == out / ref
     df = eval_samples(method, task, model, tok, adapter=name, n_samples=n,
                       rewrite_tokens=cfg.rewrite_tokens, temperature=cfg.temperature,
                       answer_tokens=cfg.answer_tokens, label=label, prompts=prompts,
-                      log_ratio=True, ref_adapter=ref)  # fmt: skip
+                      log_ratio=not same, ref_adapter=ref)  # fmt: skip
+    if same:  # the reference itself: log rho_sft - log rho_sft = 0 exactly
+        df["log_ratio"] = 0.0
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     df.to_csv(tmp, index=False)
     os.replace(tmp, path)
+    key_path.write_text(json.dumps(made_from), encoding="utf-8")  # the CSV is valid for these
     return df
 
 
@@ -388,7 +426,7 @@ def _implicit(
     held["task"] = task
     held["lam"] = lam
     return held[["task", "lam", "prompt_id", "j", "x", "x_prime", "new_text", "copy", "R_hat",
-                 "task_reward", "penalty", "n_pooled", "implicit"]]  # fmt: skip
+                 "task_reward", "penalty", "n_answers", "implicit"]]  # fmt: skip
 
 
 def replicate(
@@ -407,8 +445,10 @@ def replicate(
     cfg = cfg or ReplicateConfig()
     out = check_out_dir(out, (CONFIG_FILE,), flag="--out")
     saved = out / CONFIG_FILE
+    weights = {t: list(preregistered_weights(t)) for t in cfg.tasks}  # λ, β: data/headroom
     if saved.is_file():
-        old = ReplicateConfig.from_json(json.loads(saved.read_text(encoding="utf-8")))
+        d = json.loads(saved.read_text(encoding="utf-8"))
+        old = ReplicateConfig.from_json(d)
         if old != cfg:
             diff = {
                 k: (v, cfg.to_json()[k]) for k, v in old.to_json().items() if v != cfg.to_json()[k]
@@ -417,9 +457,14 @@ def replicate(
                 f"{out} holds a replication with other settings (saved, now): {diff}; use the same "
                 "settings to resume it, or another --out."
             )
+        if d.get("weights", weights) != weights:
+            raise ValueError(
+                f"{out} was fitted with other λ/β ({d['weights']}) than data/headroom/weights.csv "
+                f"now gives ({weights}); use another --out."
+            )
     out.mkdir(parents=True, exist_ok=True)
     tmp = saved.with_name(saved.name + ".tmp")
-    tmp.write_text(json.dumps(cfg.to_json(), indent=1), encoding="utf-8")
+    tmp.write_text(json.dumps({**cfg.to_json(), "weights": weights}, indent=1), encoding="utf-8")
     os.replace(tmp, saved)
     t_start = time.perf_counter()
     est = estimate_seconds(cfg)
@@ -443,7 +488,8 @@ def replicate(
     for task in cfg.tasks:
         _say(f"bank {task}", progress)
         banks[task] = B.build_bank(cfg.bank_spec(task), out / "bank" / task, model, tok,
-                                   sft_adapter="sft", progress=progress)  # fmt: skip
+                                   sft_adapter="sft", reference=adapter_digest(out / "sft"),
+                                   progress=progress)  # fmt: skip
     timings["bank"] = time.perf_counter() - t0
 
     # 3. fits
@@ -464,7 +510,9 @@ def replicate(
         key = (kind, task)
         if key not in rows_cache:
             rows_cache[key] = _fit_rows(cfg, kind, banks[task], tok)
-        info = _stage_fit(cfg, folder, kind, task, weight, rows_cache[key], model, tok, progress)
+        start = adapter_digest(out / "sft") if kind == "align-pro" else None
+        info = _stage_fit(cfg, folder, kind, task, weight, rows_cache[key], model, tok, progress,
+                          start=start)  # fmt: skip
         fits.append(
             {
                 **{k: v for k, v in info.items() if k != "config"},
@@ -527,7 +575,7 @@ def replicate(
     timings["evaluation"] = time.perf_counter() - t0
 
     # 5. report
-    tables = report_tables(samples, cfg, banks, out)
+    tables = report_tables(samples, cfg, banks, out, folders=[f for *_, f in jobs])
     tables["implicit"] = pd.concat(implicit, ignore_index=True)
     tables["fits"] = pd.DataFrame(fits)
     tables["examples"] = _examples(samples)
@@ -570,8 +618,9 @@ def ess_table(banks: dict, cfg: ReplicateConfig, lams=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def report_tables(samples: pd.DataFrame, cfg: ReplicateConfig, banks: dict, out: Path) -> dict:
-    """Every table of the replication's report from its samples and banks."""
+def report_tables(samples: pd.DataFrame, cfg: ReplicateConfig, banks: dict, out: Path,
+                  folders=None) -> dict:  # fmt: skip
+    """Every table of the replication's report from its samples, banks and fit ``folders``."""
     main = samples[~samples["method"].str.startswith("Align-Pro λ=")]
     base_rows = []
     for task in dict.fromkeys(main["task"]):
@@ -581,7 +630,17 @@ def report_tables(samples: pd.DataFrame, cfg: ReplicateConfig, banks: dict, out:
             s = g[g["method"] == method]
             if s.empty:
                 continue
+            space = {
+                BON_LABEL: "answers vs pi_F (formula)",
+                "RLHF": "answers vs pi_ref",
+                SFT_LABEL: "rewrites vs rho_sft",
+                "Align-Pro": "rewrites vs rho_sft",
+            }[method]
+            extra = {}
+            if method == BON_LABEL:
+                extra["kl_plugin"] = float(s["kl_plugin"].mean())
             base_rows.append({"task": task, "method": method, "kl": float(s["log_ratio"].mean()),
+                              "kl_space": space, **extra,
                               "bon_n": float(s["bon_n"].iloc[0]) if "bon_n" in s and s["bon_n"].notna().any() else math.nan,
                               "mean": float(s["reward"].mean()), "source": "test, paired evaluation"})  # fmt: skip
         try:
@@ -594,19 +653,23 @@ def report_tables(samples: pd.DataFrame, cfg: ReplicateConfig, banks: dict, out:
         except (ValueError, FileNotFoundError, OSError):
             pass
     curves = []
-    for d in (
-        sorted(out.glob("alignpro-*"))
-        + sorted(out.glob("rlhf-*"))
-        + sorted((out / "sweep").glob("*"))
-    ):
+    if folders is None:
+        folders = [d for d in sorted(out.glob("alignpro-*")) + sorted(out.glob("rlhf-*"))
+                   + sorted((out / "sweep").glob("*")) if not d.name.endswith(".tmp")]  # fmt: skip
+    for d in folders:
         if (d / "curve.csv").is_file() and (d / "fit.json").is_file():
             info = json.loads((d / "fit.json").read_text(encoding="utf-8"))
             c = pd.read_csv(d / "curve.csv")
             curves.append(c.assign(method=info["method"], task=info["task"], weight=info["weight"]))
+    summary = summary_table(main)
+    # best-of-n's rows share answers (overlapping windows of one pool): its per-prompt means are
+    # valid, its within-prompt and total variances are not, so they are left out
+    var_cols = [c for c in summary if c.startswith(("variance", "var_within"))]
+    summary.loc[summary["method"] == BON_LABEL, var_cols] = np.nan
     return {
-        "summary": summary_table(main),
+        "summary": summary,
         "paired": paired_table(main),
-        "variance": variance_differences(main),
+        "variance": variance_differences(main[main["method"] != BON_LABEL]),
         "gap": gap_closed(main),
         "win_rates": win_rates(main),
         "lam_sweep": lam_sweep_table(samples),

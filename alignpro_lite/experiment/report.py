@@ -145,7 +145,8 @@ def load_report(folder: str | Path) -> dict[str, pd.DataFrame]:
         raise ValueError(
             f"{folder} holds no report (samples.csv is missing); run `alignpro-lite report` first."
         )
-    numeric = ("reward", "gold", "preservation", "lam", "beta", "log_ratio", "bon_n")  # empty: NaN
+    numeric = ("reward", "gold", "preservation", "lam", "beta", "log_ratio", "bon_n", "kl_plugin",
+               "source_sample")  # empty cells: NaN; texts: ""  # fmt: skip
     samples = pd.read_csv(path, keep_default_na=False, na_values=dict.fromkeys(numeric, [""]))
     if not {"lam", "beta"} <= set(samples.columns):  # a report of the first layout
         runs = []

@@ -12,8 +12,8 @@ drawn once per task and every λ costs only a refit (:mod:`alignpro_lite.learn.d
 * **responses** (RLHF's bank) ``y_k ~ pi_ref(·|x)``, ``k < n_responses``, with their ids, reward
   and ``log pi_ref(y_k|x)`` at the policy temperature.
 
-The estimated value of a rewrite (:func:`rewrite_values`) pools the answers of identical rewrites
-of the same prompt and subtracts a **hinge** preservation penalty
+The estimated value of a rewrite sample (:func:`rewrite_values`) is the mean reward of its own
+answers minus a **hinge** preservation penalty
 ``mu · max(0, tau - sim(x, x'))``: zero for any rewrite that keeps the meaning (``sim >= tau``),
 so copying ``x`` earns nothing over a faithful rewrite (the old linear ``mu (1 - sim)`` paid a
 bonus for copying).
@@ -71,11 +71,12 @@ class BankSpec:
     n_answers: int = 3
     n_responses: int = 36
     rewrite_tokens: int = 32
+    answer_tokens: int = PI_F_DECODING.max_new_tokens  # the frozen model's and pi_ref's budget
     temperature: float = 0.7  # the prompter's and the RLHF policy's sampling temperature
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("n_rewrites", "n_answers", "n_responses", "rewrite_tokens"):
+        for name in ("n_rewrites", "n_answers", "n_responses", "rewrite_tokens", "answer_tokens"):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}.")
@@ -140,6 +141,15 @@ def _read_manifest(folder: Path) -> dict | None:
         ) from None
 
 
+def _migrate_manifest(manifest: dict) -> dict:
+    """A manifest written before ``answer_tokens`` and ``reference`` were recorded: those banks
+    drew answers with ``PI_F_DECODING.max_new_tokens`` and did not fingerprint the reference."""
+    m = json.loads(json.dumps(manifest))
+    m["spec"].setdefault("answer_tokens", PI_F_DECODING.max_new_tokens)
+    m.setdefault("reference", None)
+    return m
+
+
 def _stage_done(folder: Path, manifest: dict, stage: str) -> bool:
     """True if ``stage``'s file is there and matches the checksum the manifest recorded."""
     rec = manifest.get("stages", {}).get(stage)
@@ -149,7 +159,13 @@ def _stage_done(folder: Path, manifest: dict, stage: str) -> bool:
     if _sha256(path) != rec["sha256"]:
         raise ValueError(
             f"{path} does not match the checksum in {folder / MANIFEST} (changed or truncated); "
-            f"delete it to redraw the {stage!r} stage."
+            f"delete it and the stages drawn from it to redraw them, or the whole bank folder."
+        )
+    up = rec.get("from")
+    if up is not None and up != manifest["stages"].get("rewrites", {}).get("sha256"):
+        raise ValueError(
+            f"{path} was drawn from another rewrites.jsonl than the one in {folder}; delete "
+            f"{FILES[stage]} to redraw it from the current rewrites."
         )
     return True
 
@@ -172,6 +188,7 @@ def build_bank(
     tok,
     *,
     sft_adapter: str | None = "sft",
+    reference: str | None = None,
     progress: bool = True,
     batch_size: int = 64,
 ) -> dict[str, pd.DataFrame]:
@@ -179,7 +196,10 @@ def build_bank(
 
     ``model`` holds the reference prompter as LoRA adapter ``sft_adapter`` (``None``: the base
     model rewrites). The frozen model and ``pi_ref`` are the base model with adapters disabled,
-    decoding with :data:`~alignpro_lite.llm.frozen.PI_F_DECODING`.
+    decoding with :data:`~alignpro_lite.llm.frozen.PI_F_DECODING` (``spec.answer_tokens`` new
+    tokens). ``reference``: a fingerprint of the reference prompter's weights (e.g. the SHA-256 of
+    its adapter file), recorded and checked on resume like the base model's. Each stage records the
+    checksum of the stage it was drawn from; a redrawn upstream stage makes the bank refuse to load.
     """
     from alignpro_lite.learn.generative import REWRITE_SYSTEM, clean_rewrite
     from alignpro_lite.llm.judges import gold_judge
@@ -188,9 +208,14 @@ def build_bank(
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    want = {"spec": asdict(spec), "model": getattr(model, "alignpro_fingerprint", "unknown"),
+    model_id = getattr(model, "alignpro_fingerprint", None)
+    if model_id is None:
+        raise ValueError("the model has no alignpro_fingerprint; load it with load_causal_lm.")
+    want = {"spec": asdict(spec), "model": model_id, "reference": reference,
             "pi_F_decoding": PI_F_DECODING.kwargs()}  # fmt: skip
     manifest = _read_manifest(folder)
+    if manifest is not None:
+        manifest = _migrate_manifest(manifest)
     if manifest is not None and {k: manifest.get(k) for k in want} != want:
         raise ValueError(
             f"the bank in {folder} was drawn with other settings ({manifest.get('spec')}); use "
@@ -211,6 +236,8 @@ def build_bank(
         _write_atomic(path, _frame_to_jsonl(df))
         manifest["stages"][stage] = {"sha256": _sha256(path), "rows": len(df),
                                      "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+        if stage == "answers":  # drawn from these rewrites
+            manifest["stages"][stage]["from"] = manifest["stages"]["rewrites"]["sha256"]
         _write_atomic(folder / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False))
 
     with torch.no_grad():
@@ -252,8 +279,8 @@ def build_bank(
             streams = [[row_seed(base, j * na + a, x) for a in range(na)]
                        for x, j in zip(rw["x"], rw["j"], strict=True)]  # fmt: skip
             with use_adapter(model, None):
-                ids = sample_ids(model, tok, texts, n=na, streams=streams, **PI_F_DECODING.kwargs(),
-                                 **kw)  # fmt: skip
+                dec = {**PI_F_DECODING.kwargs(), "max_new_tokens": int(spec.answer_tokens)}
+                ids = sample_ids(model, tok, texts, n=na, streams=streams, **dec, **kw)
             ys = [t.strip() for row in ids for t in tok.batch_decode(row, skip_special_tokens=True)]
             flat_x = np.repeat(rw["x"].to_numpy(), na).tolist()
             df = pd.DataFrame({
@@ -271,7 +298,8 @@ def build_bank(
             base = spec.seed_base("responses")
             nr = int(spec.n_responses)
             streams = [[row_seed(base, k, x) for k in range(nr)] for x in xs]
-            dec = {**PI_F_DECODING.kwargs(), "temperature": T, "top_p": 1.0}
+            dec = {**PI_F_DECODING.kwargs(), "temperature": T, "top_p": 1.0,
+                   "max_new_tokens": int(spec.answer_tokens)}  # fmt: skip
             with use_adapter(model, None):
                 ids = sample_ids(model, tok, xs, n=nr, streams=streams, **dec, **kw)
                 flat = [r for row in ids for r in row]
@@ -306,6 +334,8 @@ def load_bank(folder: str | Path) -> dict[str, pd.DataFrame]:
     file checked against its checksum. ``ValueError`` naming the file if one is missing or bad."""
     folder = Path(folder)
     manifest = _read_manifest(folder)
+    if manifest is not None:
+        manifest = _migrate_manifest(manifest)
     if manifest is None:
         raise ValueError(
             f"{folder} holds no sample bank ({MANIFEST} is missing); build it with "
@@ -326,16 +356,15 @@ def rewrite_values(
     bank: dict[str, pd.DataFrame], mu: float = 1.0, tau: float = 0.6
 ) -> pd.DataFrame:
     """The ``rewrites`` frame with ``R_hat``: the mean task reward of the frozen model's answers to
-    ``x'`` (answers of IDENTICAL rewrites of the same prompt pooled), minus
-    :func:`hinge_penalty`; ``n_pooled`` answers behind it and ``se`` their standard error."""
+    THIS sample ``x'_j`` (its own ``n_answers``, never pooled with other samples: every row then
+    has the same noise, so the noise's effect on ``exp(R̂/λ)`` cancels in the self-normalised
+    weights, and held-out rows never feed a fitted row's value), minus :func:`hinge_penalty`;
+    ``n_answers`` behind it and ``se``, its standard error."""
     rw, ans = bank["rewrites"], bank["answers"]
-    a = ans.merge(rw[["prompt_id", "j", "x_prime"]], on=["prompt_id", "j"], validate="many_to_one")
-    g = a.groupby(["prompt_id", "x_prime"])["reward"]
-    stats = pd.DataFrame({"task_reward": g.mean(), "n_pooled": g.size(), "sd": g.std(ddof=1)})
-    out = rw.merge(
-        stats.reset_index(), on=["prompt_id", "x_prime"], how="left", validate="many_to_one"
-    )
-    out["se"] = out["sd"] / np.sqrt(out["n_pooled"])
+    g = ans.groupby(["prompt_id", "j"])["reward"]
+    stats = pd.DataFrame({"task_reward": g.mean(), "n_answers": g.size(), "sd": g.std(ddof=1)})
+    out = rw.merge(stats.reset_index(), on=["prompt_id", "j"], how="left", validate="one_to_one")
+    out["se"] = out["sd"] / np.sqrt(out["n_answers"])
     out["penalty"] = hinge_penalty(out["sim"].to_numpy(), mu, tau)
     out["R_hat"] = out["task_reward"] - out["penalty"]
     return out.drop(columns="sd")

@@ -109,7 +109,8 @@ def fit_weighted(
         raise ValueError(f"per_prompt must be an integer in 1..batch_size, got {per_prompt!r}.")
     keys = pd.Series([g if np.isscalar(g) else str(g) for g in groups])
     by_group = [np.asarray(ix) for ix in keys.groupby(keys, sort=False).indices.values()]
-    by_group = [ix for ix in by_group if w[ix].sum() > 0]
+    if any(w[ix].sum() <= 0 for ix in by_group):
+        raise ValueError("every prompt needs a positive total weight (drop prompts with none).")
     probs = [w[ix] / w[ix].sum() for ix in by_group]
     n_groups = max(1, int(batch_size) // int(per_prompt))
     model.set_adapter(adapter)

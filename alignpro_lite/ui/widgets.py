@@ -462,6 +462,10 @@ class SweepDashboard(_Dashboard):
         s = sweep.sort_values("lam").reset_index(drop=True)
         if s.empty:
             raise ValueError("sweep is empty: give the lam_sweep rows of one task.")
+        if s["lam"].duplicated().any() or s["lam"].isna().any():
+            raise ValueError(
+                "sweep needs one row per λ (no NaN, no duplicates): give one task and one route."
+            )
         self.sweep = s
         self.lams = [float(v) for v in s["lam"]]
         finite = [v for v in self.lams if np.isfinite(v)]
@@ -513,8 +517,9 @@ class SweepDashboard(_Dashboard):
         self.markers = []
         for ax, col in ((ax_r, s["mean"]), (ax_v, s["variance"]), (ax_kl, kl)):
             ax.set_xscale("log")
-            ticks = [v for v in xs if v != self.x_inf] + [self.x_inf]
-            ax.set_xticks(ticks, [f"{v:.2g}" for v in ticks[:-1]] + ["∞"])
+            ticks = list(xs)
+            ax.set_xticks(ticks, [f"{v:.2g}" if np.isfinite(lv) else "∞"
+                                  for v, lv in zip(xs, self.lams, strict=True)])  # fmt: skip
             ax.minorticks_off()
             ax.set_xlabel("λ (log scale; ∞ = rho_sft)")
             (m,) = ax.plot([xs[0]], [np.asarray(col)[0]], "o", ms=13, mfc="none", mec="#333", mew=2)
@@ -552,7 +557,7 @@ class SweepDashboard(_Dashboard):
         ex = self.examples
         if ex.empty:
             return ""
-        same = ex["lam"].apply(lambda v: (not np.isfinite(v) and not np.isfinite(lam))
+        same = ex["lam"].apply(lambda v: (np.isposinf(v) and np.isposinf(lam))
                                or (np.isfinite(v) and np.isfinite(lam) and np.isclose(v, lam)))  # fmt: skip
         ex = ex[same].head(self.n_examples)
         rows = "".join(
