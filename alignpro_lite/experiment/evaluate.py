@@ -45,6 +45,7 @@ from alignpro_lite.llm.lm import row_seed, sample_ids
 EVAL_SEED = 20250105
 PAPER_GAP_MEDIAN = 0.74  # the paper's results figure: Align-Pro closes a median ≈ 74% of the gap
 METHOD_ORDER = ["NoFT", "Align-Pro", "RLHF"]
+PROMPTERS = ("Align-Pro", "SFT prompter")  # the methods that rewrite x (a copy rate is theirs)
 N_SAMPLES = 8  # answers per test prompt (the preregistered evaluation)
 
 
@@ -189,8 +190,8 @@ def summary_table(
     """Per (task, method): mean reward with a ``level`` t-interval over the prompt means (answers
     to one prompt are not independent), total and within-prompt variance (ddof = 1) with
     bootstrap CIs over prompts (:func:`~alignpro_lite.experiment.paired.variance_table`), and,
-    where the samples have them, the gold judge's mean, the refusal rate and the copy rate
-    (``x' = x``)."""
+    where the samples have them, the gold judge's mean, the refusal rate and, for the prompters
+    (:data:`PROMPTERS`), the copy rate (``x' = x``)."""
     from scipy import stats
 
     var = paired.variance_table(samples, level=level, n_boot=n_boot, seed=seed)
@@ -221,6 +222,8 @@ def summary_table(
         for col, name in (("gold", "gold"), ("refusal", "refusal_rate"), ("copy", "copy_rate")):
             if col in g:
                 row[name] = float(g[col].astype(float).mean())
+        if "copy_rate" in row and not str(method).startswith(PROMPTERS):
+            row["copy_rate"] = math.nan  # the method does not rewrite: no copy rate
         rows.append(row)
     return pd.DataFrame(rows)
 
