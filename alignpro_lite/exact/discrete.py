@@ -340,8 +340,9 @@ class BoundTerms:
         tv_term = (r_max - r_min) E_x TV(pi*, pi_rho_sft)
         kl_term = λ E_x KL(rho* || rho_sft)
 
-    ``tv_target`` and ``tv_prompter`` are the triangle-inequality split of the TV term
-    (``E_x TV(pi*, pi_ref)`` and ``E_x TV(pi_ref, pi_rho_sft)``, each times the reward range).
+    ``tv_target`` and ``tv_prompter`` (``E_x TV(pi*, pi_ref)`` and ``E_x TV(pi_ref, pi_rho_sft)``,
+    each times the reward range) bound the TV term from above by the triangle inequality,
+    ``tv_term <= tv_target + tv_prompter``; they are not a split of it (the sum is usually larger).
     """
 
     gap: np.ndarray

@@ -397,8 +397,8 @@ class BoundDashboard(_Dashboard):
         html = (
             f"λ = <b>{self.lam:.3g}</b>, β = <b>{self.beta:.3g}</b> &nbsp;|&nbsp; gap J(π*)−J(π_ρ*)"
             f" = <b>{now.gap:.4f}</b> ≤ bound <b>{now.bound:.4f}</b> &nbsp;|&nbsp; slack {now.slack:.4f}"
-            f"<br>bound = TV term {now.tv_term:.4f} (target {now.tv_target:.4f} + prompter"
-            f" {now.tv_prompter:.4f}) − KL term {now.kl_term:.4f}"
+            f"<br>bound = TV term {now.tv_term:.4f} (≤ target {now.tv_target:.4f} + prompter"
+            f" {now.tv_prompter:.4f}, the triangle inequality) − KL term {now.kl_term:.4f}"
         )
         self._publish(t0, html)
 
