@@ -2,7 +2,7 @@
 #   make lab    set up .venv (idempotent) and open JupyterLab on the notebooks
 #   make test   set up .venv (idempotent) and run the whole test suite (CI runs this)
 #   make test-browser-repeat N=10   the browser tests N times in a row (flake check)
-#   make replicate [OUT=build/replicate] [SEED=0] [DEVICE=cuda]   the capstone from scratch (~80 min, 2 cores)
+#   make replicate [OUT=build/replicate] [SEED=0] [DEVICE=cuda]   the capstone from scratch (~2 h on 2 cores)
 # Override the interpreter or the torch requirement if you need to, e.g.
 #   make lab PYTHON=python3.12 TORCH_SPEC="torch"
 

@@ -588,7 +588,7 @@ def register_experiment(sub) -> None:
         "frozen model's answers, RLHF responses) on the train prompts, fit the prompter and the "
         "RLHF model by weighted maximum likelihood at the preregistered λ and β (and a λ grid), "
         "evaluate every method on the test prompts (paired, 8 answers per prompt) and write "
-        "OUT/report. About 75 min on a 2-core CPU; rerun the same command to resume.",
+        "OUT/report. About two hours on a 2-core CPU (--estimate prints the stages); rerun the same command to resume.",
     )
     rc.add_argument(
         "--out",

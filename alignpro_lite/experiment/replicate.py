@@ -172,10 +172,10 @@ def preregistered_weights(task: str) -> tuple[float, float]:
 
 
 # --------------------------------------------------------------------------- the time estimate
-# seconds per unit on the shared 2-core AMD EPYC (2 torch threads), measured on this project's runs
-COST_2CORE = {"answer": 0.11, "rewrite": 0.13, "logprob": 0.03, "fit_step": 2.6, "sft_step": 1.6,
-              "monitor_row": 0.04, "model_load": 15.0,
-              "route_a_rollout": 1.4}  # fmt: skip
+# seconds per unit on the shared 2-core AMD EPYC (2 torch threads), measured in the shipped run
+# (runs/bank/*/manifest.json, runs/*/fit.json, runs/report/report.json)
+COST_2CORE = {"answer": 0.16, "rewrite": 0.18, "logprob": 0.03, "fit_step": 3.1, "sft_step": 4.0,
+              "monitor_row": 0.1, "model_load": 15.0, "route_a_rollout": 1.2}  # fmt: skip
 
 
 def estimate_seconds(cfg: ReplicateConfig) -> dict[str, float]:
