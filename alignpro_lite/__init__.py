@@ -58,13 +58,32 @@ from alignpro_lite.llm.tasks import TASKS, load_task
 from alignpro_lite.ui.widgets import bound_dashboard, lam_dashboard
 
 
-def setup(seed: int = 0, *, plots: bool = True, device: str | None = None) -> Setup:
+def setup(
+    seed: int = 0,
+    *,
+    plots: bool = True,
+    device: str | None = None,
+    fast: bool | None = None,
+    style: str = "notebook",
+) -> Setup:
     """The first cell of every notebook: seed everything, set the plot style, pick the device
-    and report fast mode (``ALIGNPRO_FAST=1``). Returns a :class:`~alignpro_lite.config.Setup`
-    so a notebook can branch on ``cfg.fast``."""
+    and report fast mode. Returns a :class:`~alignpro_lite.config.Setup` so a notebook can
+    branch on ``cfg.fast``.
+
+    Args:
+        fast: ``True``/``False`` switches fast mode on or off for this process (it sets
+            ``ALIGNPRO_FAST``); ``None`` keeps what the environment says.
+        style: ``"notebook"`` (10 pt) or ``"talk"`` (at least 12 pt, for a projector).
+    """
+    import os
+
+    from alignpro_lite.config import FAST_ENV
+
+    if fast is not None:
+        os.environ[FAST_ENV] = "1" if fast else "0"
     cfg = prepare(seed, device=device)
     if plots:
-        ui.plots.set_style()
+        ui.plots.set_style(style)
     return cfg
 
 

@@ -89,3 +89,17 @@ def test_sweep_dashboard_moves_over_the_refitted_prompters():
     assert d.lam == 0.3
     with pytest.raises(ValueError, match="empty"):
         widgets.sweep_dashboard(sweep.iloc[:0])
+
+
+def test_setup_style_talk_and_fast_switch(monkeypatch):
+    import matplotlib as mpl
+
+    from alignpro_lite.config import fast_mode
+
+    monkeypatch.delenv("ALIGNPRO_FAST", raising=False)
+    cfg = apl.setup(fast=True, style="talk")
+    assert cfg.fast and fast_mode() and mpl.rcParams["font.size"] >= 12
+    cfg = apl.setup(fast=False)
+    assert not cfg.fast and mpl.rcParams["font.size"] == 10
+    with pytest.raises(ValueError, match="style"):
+        apl.setup(style="poster")
