@@ -3,6 +3,7 @@
 #   make test   set up .venv (idempotent) and run the whole test suite (CI runs this)
 #   make test-browser-repeat N=10   the browser tests N times in a row (flake check)
 #   make replicate [OUT=build/replicate] [SEED=0] [DEVICE=cuda]   the capstone from scratch (~2 h on 2 cores)
+#   make student [STUDENT_OUT=build/student]   the student release: solutions removed, checks kept
 # Override the interpreter or the torch requirement if you need to, e.g.
 #   make lab PYTHON=python3.12 TORCH_SPEC="torch"
 
@@ -15,10 +16,10 @@ export HF_HUB_OFFLINE       ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONHASHSEED       ?= 0
 
-.PHONY: setup lab test test-fast test-browser-repeat lint format browser screenshot bench replicate clean help
+.PHONY: student setup lab test test-fast test-browser-repeat lint format browser screenshot bench replicate clean help
 
 help:
-	@sed -n '1,6p' Makefile
+	@sed -n '1,8p' Makefile
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +41,11 @@ browser:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	      || echo "warning: could not install chromium; browser tests will be skipped"; \
 	  else echo "note: install Debian's 'chromium' (sudo apt-get install chromium) to run the browser tests"; fi; }
+
+# The student release (docs/INSTRUCTOR.md): nbgrader strips the worked solutions, keeps the checks.
+STUDENT_OUT ?= build/student
+student: setup
+	$(BIN)/python scripts/student_release.py --out $(STUDENT_OUT)
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

@@ -9,9 +9,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from alignpro_lite.exercises import EXERCISES
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-TIMEOUT = {"default": 300, "05": 400, "06": 400}
+TIMEOUT = {"default": 300, "07": 400, "08": 400}
 
 
 def test_there_are_notebooks():
@@ -20,7 +22,11 @@ def test_there_are_notebooks():
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_in_fast_mode(path, monkeypatch):
+def test_notebook_runs_in_fast_mode(path, monkeypatch, tmp_path):
+    """Runs clean, and every exercise of the notebook is checked and passes (the worked
+    solutions between the nbgrader markers are right)."""
+    log = tmp_path / "exercises.jsonl"
+    monkeypatch.setenv("ALIGNPRO_EXERCISE_LOG", str(log))
     monkeypatch.setenv("ALIGNPRO_FAST", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
@@ -44,6 +50,20 @@ def test_notebook_runs_in_fast_mode(path, monkeypatch):
         if o.get("output_type") == "error"
     ]
     assert not errors
+    results = exercise_results(log)
+    expected = {k for k in EXERCISES if k.startswith(path.name[:2] + ".")}
+    assert set(results) == expected, "every registered exercise of the notebook is checked in it"
+    assert all(results.values()), f"failed exercise checks: {results}"
+
+
+def exercise_results(log: Path) -> dict[str, bool]:
+    """The last result of each exercise check logged by apl.exercises (key -> passed)."""
+    out: dict[str, bool] = {}
+    if log.exists():
+        for line in log.read_text().splitlines():
+            rec = json.loads(line)
+            out[rec["key"]] = rec["passed"]
+    return out
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

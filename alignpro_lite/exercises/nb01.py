@@ -58,3 +58,35 @@ register(
         rtol=1e-6,
     ),
 )
+
+
+# --------------------------------------------------------------------------- a derivation
+def _verify_01_4(dreward_dlam) -> tuple[bool, str]:
+    from alignpro_lite.exact.discrete import expected_reward, optimal_prompter
+    from alignpro_lite.exercises.verify import central_difference, compare, random_instances
+
+    def truth(rho_sft, R, lam):
+        return central_difference(
+            lambda l: expected_reward(optimal_prompter(rho_sft, R, l), R), lam
+        )
+
+    rng = np.random.default_rng(7)
+    cases = [(p.rho_sft, p.R, float(10 ** rng.uniform(-1.3, 0.5))) for p in random_instances()]
+    return compare(
+        dreward_dlam, truth, cases, lambda rho_sft, R, lam: (R.shape[0],), "dE[R]/dλ", rtol=1e-4
+    )
+
+
+register(
+    Exercise(
+        "01.4",
+        "Derive d/dλ of E_{x'~rho*_λ(.|x)} R(x, x') for each prompt and write it as a function "
+        "dreward_dlam(rho_sft, R, lam) -> array (n_x,). Differentiate log rho* = log rho_sft + "
+        "R/λ − log Z(λ) first. The checker compares your function with finite differences on "
+        "random instances (some with rho_sft = 0 candidates).",
+        "d log rho*(x')/dλ = −R(x')/λ² + E_rho*[R]/λ², so dE[R]/dλ = Σ R·rho*·d log rho*/dλ = "
+        "−Var_rho*(R)/λ². Compute rho* with apl.optimal_prompter, then the variance per row.",
+        verify=_verify_01_4,
+        kind="derive",
+    ),
+)

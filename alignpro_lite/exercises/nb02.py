@@ -64,3 +64,35 @@ register(
         _sol_02_3,
     ),
 )
+
+
+# --------------------------------------------------------------------------- a derivation
+def _verify_02_4(dkl_dlam) -> tuple[bool, str]:
+    from alignpro_lite.exact.discrete import kl_divergence, optimal_prompter
+    from alignpro_lite.exercises.verify import central_difference, compare, random_instances
+
+    def truth(rho_sft, R, lam):
+        return central_difference(
+            lambda l: kl_divergence(optimal_prompter(rho_sft, R, l), rho_sft), lam
+        )
+
+    rng = np.random.default_rng(11)
+    cases = [(p.rho_sft, p.R, float(10 ** rng.uniform(-1.3, 0.5))) for p in random_instances()]
+    return compare(
+        dkl_dlam, truth, cases, lambda rho_sft, R, lam: (R.shape[0],), "dKL/dλ", rtol=1e-4
+    )
+
+
+register(
+    Exercise(
+        "02.4",
+        "Derive d/dλ KL(rho*_λ(.|x) || rho_sft(.|x)) for each prompt and write it as a function "
+        "dkl_dlam(rho_sft, R, lam) -> array (n_x,). Then divide exercise 01.4's dE[R]/dλ by it: "
+        "the slope of the reward–KL frontier. The checker compares your function with finite "
+        "differences on random instances.",
+        "KL(rho*||rho_sft) = E_rho*[R]/λ − log Z. Differentiate, using d log Z/dλ = −E_rho*[R]/λ² "
+        "and 01.4: dKL/dλ = −Var_rho*(R)/λ³. The slope dE[R]/dKL is therefore λ.",
+        verify=_verify_02_4,
+        kind="derive",
+    ),
+)

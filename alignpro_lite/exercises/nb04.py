@@ -1,7 +1,4 @@
-"""Exercises of notebook 04 (learning the prompter, the Bradley-Terry reward model).
-
-The reference solutions are functions of the shipped ``data/preferences/`` files.
-"""
+"""Exercises of notebook 04 (RLHF, Align-Pro and DPO)."""
 
 from __future__ import annotations
 
@@ -11,61 +8,59 @@ from alignpro_lite.exercises.registry import Exercise, register
 
 
 def _sol_04_1():
-    from alignpro_lite.learn.reward_model import load_preferences, load_reward_model
+    from alignpro_lite.exact.discrete import log_partition
+    from alignpro_lite.exact.problems import teaching_problem
 
-    test = load_preferences("kindness").split("test")
-    e_x, e_w, e_l = test.pair_embeddings()
-    rm = load_reward_model()
-    return float(np.mean(rm.score_embeddings(e_x, e_w) > rm.score_embeddings(e_x, e_l)))
-
-
-def _sol_04_2():
-    from alignpro_lite.learn.reward_model import load_preferences
-
-    test = load_preferences("kindness").split("test")
-    return float(1.0 - test.pairs["flipped"].mean())
+    p = teaching_problem()
+    return -0.1 * log_partition(p.rho_sft, p.R, 0.1)
 
 
-def _sol_04_3():
-    from alignpro_lite.learn.overopt import answer_tables, cross_fit_scores
-    from alignpro_lite.learn.reward_model import load_preferences
+def _verify_04_2(dpo_fit) -> tuple[bool, str]:
+    from alignpro_lite.exact.discrete import optimal_prompter, total_variation
+    from alignpro_lite.exact.dpo import preference_table
+    from alignpro_lite.exercises.verify import as_array, random_instances
 
-    data = load_preferences("kindness")
-    t = answer_tables(data, cross_fit_scores(data, seed=0))
-    return int((t.R_proxy.argmax(1) != t.R_gold.argmax(1)).sum())
+    rng = np.random.default_rng(5)
+    n = 0
+    for p in random_instances(n=5, seed=99):
+        lam = float(10 ** rng.uniform(-1, 0.5))
+        W = preference_table(p.rho_sft, p.R)
+        rho = as_array(dpo_fit(p.rho_sft, W, lam), p.rho_sft.shape, "your fitted prompter")
+        if not np.allclose(rho.sum(-1), 1, atol=1e-6) or (rho < -1e-12).any():
+            return False, "each row of the fitted prompter must be a probability distribution"
+        tv = float(total_variation(rho, optimal_prompter(p.rho_sft, p.R, lam)).max())
+        if tv > 2e-3:
+            return (
+                False,
+                f"TV(your fit, rho*) = {tv:.3g} at λ = {lam:.3g} ({n} instances passed before)",
+            )
+        n += 1
+    return True, f"recovers rho* on {n} random instances (TV < 2e-3)"
 
 
 register(
     Exercise(
         "04.1",
-        "Held-out accuracy of the shipped reward model, by hand: for every pair of the test "
-        "split, score the chosen and the rejected answer with shipped.score_embeddings and "
-        "count how often s(x, y_w) > s(x, y_l). Answer: one number (a fraction).",
-        "test_pairs.pair_embeddings() gives (e_x, e_w, e_l); compare "
-        "shipped.score_embeddings(e_x, e_w) with shipped.score_embeddings(e_x, e_l); np.mean.",
+        "On the teaching instance at λ = 0.1 the implicit reward λ·log(rho*/rho_sft) differs from "
+        "R(x, x') by a constant on each prompt (on rho_sft's support). Derive the constant and "
+        "compute it for every prompt. Answer: an array of 4 numbers.",
+        "rho* = rho_sft·exp(R/λ)/Z(x), so λ log(rho*/rho_sft) = R − λ log Z(x); "
+        "apl.exact.discrete.log_partition(rho_sft, R, lam) gives log Z.",
         _sol_04_1,
-        rtol=1e-9,
     ),
     Exercise(
         "04.2",
-        "The noise ceiling: what accuracy against the RECORDED labels of the held-out pairs "
-        "would a reward model get if it ordered every pair exactly like the gold reward? "
-        "Answer: one number (a fraction).",
-        "The gold order disagrees with the recorded label exactly on the flipped pairs: "
-        "test_pairs.pairs['flipped'].",
-        _sol_04_2,
-        rtol=1e-9,
-    ),
-    Exercise(
-        "04.3",
-        "With the cross-fitted scores of the reward model trained on all pairs "
-        "(proxies['BT reward model (all pairs)']), on how many of the 30 prompts is the "
-        "rewrite with the highest learned value R_proxy NOT the rewrite with the highest gold "
-        "value R_gold? (That is where λ → 0 gives up gold reward.) Answer: an integer.",
-        "t = overopt.answer_tables(data, scores); compare t.R_proxy.argmax(1) with "
-        "t.R_gold.argmax(1).",
-        _sol_04_3,
-        rtol=0.0,
-        atol=0.0,
+        "DPO over rewrites: write dpo_fit(rho_sft, W, lam) -> rho (n_x, n_c) that fits a tabular "
+        "prompter rho_θ ∝ rho_sft·exp(θ) by minimising the DPO loss "
+        "−Σ W[x,i,j] log σ(λ log(rho_θ(i)/rho_sft(i)) − λ log(rho_θ(j)/rho_sft(j))) "
+        "on preference weights W[x,i,j] (how often rewrite i was preferred to j; here the expected "
+        "counts of apl.exact.dpo.preference_table). The checker draws random instances, builds W "
+        "from a reward R you never see, and checks that your fit recovers rho* ∝ rho_sft·exp(R/λ).",
+        "Per prompt the loss is a logistic regression in the differences λ(θ_i − θ_j): gradient "
+        "descent on θ (start at 0) with the gradient −λ Σ_j (W_ij (1−σ(d_ij)) − W_ji σ(d_ji)) "
+        "works; several thousand full-batch steps, or scipy.optimize.minimize. Keep θ = −inf "
+        "(rho = 0) where rho_sft = 0.",
+        verify=_verify_04_2,
+        kind="derive",
     ),
 )

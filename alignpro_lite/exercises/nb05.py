@@ -1,59 +1,48 @@
-"""Exercises of notebook 05 (the generative prompter). The reference solutions are functions
-of the shipped replication under ``runs/`` (its sample bank), so they cannot go stale."""
+"""Exercises of notebook 05 (a real LLM in the loop); reference solutions are functions of the shipped data."""
 
 from __future__ import annotations
 
-from alignpro_lite.config import repo_root
+import numpy as np
+
 from alignpro_lite.exercises.registry import Exercise, register
 
 
-def _runs():
-    return repo_root() / "runs"
+def _sol_03_1():
+    from alignpro_lite.llm.tables import load_task_table
+
+    tab = load_task_table("kindness", "train")
+    pid = tab.samples[0]["prompt_id"]
+    s = next(e for e in tab.samples if e["prompt_id"] == pid and e["c"] == 1)
+    r = np.asarray(s["rewards"], dtype=float)
+    return np.array([r.mean(), r.std(ddof=1) / np.sqrt(r.size)])
 
 
-def _sol_05_1():
-    import torch
+def _sol_03_2():
+    from alignpro_lite.llm.tables import load_task_table
 
-    from alignpro_lite.learn.train import rloo_advantages
-
-    s = torch.tensor([[0.2, 0.5, 0.8, 0.1]], dtype=torch.float64)
-    return rloo_advantages(s).numpy()[0]
-
-
-def _sol_05_2():
-    import numpy as np
-
-    from alignpro_lite.exact.distill import effective_sample_size, snis_weights
-    from alignpro_lite.experiment.replicate import preregistered_weights
-    from alignpro_lite.learn.bank import load_bank, rewrite_values
-
-    v = rewrite_values(load_bank(_runs() / "bank" / "kindness"))
-    first = v[(v["prompt_id"] == 0) & ~v["heldout"]]
-    w = snis_weights(first["R_hat"].to_numpy(), preregistered_weights("kindness")[0])
-    return np.append(w, effective_sample_size(w))
+    tab = load_task_table("kindness", "train")
+    p = tab.problem
+    rho = p.optimal_prompter(0.02)
+    bad = np.array([[k == "bad" for k in kinds] for kinds in tab.kinds])
+    return float(((rho * bad).sum(1) > 0.5) @ p.P)
 
 
 register(
     Exercise(
         "05.1",
-        "Leave-one-out advantages by hand: one prompt, k = 4 sampled (penalised) rewards "
-        "s = [0.2, 0.5, 0.8, 0.1]. Compute A_i = s_i - mean of the OTHER three, without "
-        "apl.learn.train.rloo_advantages. Answer: an array of 4 numbers (they sum to 0).",
-        "Baseline of sample i: (s.sum() - s[i]) / (k - 1).",
-        _sol_05_1,
+        "From the shipped answers (apl.llm.tables.load_task_table('kindness', 'train').samples), "
+        "recompute R-hat and its standard error for prompt 0, candidate 1. Answer: "
+        "np.array([R_hat, se]).",
+        "Find the sample with the first prompt_id and c == 1; R_hat = mean of its rewards, "
+        "se = sample standard deviation (ddof=1) / sqrt(n).",
+        _sol_03_1,
     ),
     Exercise(
         "05.2",
-        "Route (b) by hand: take the 12 fit rewrites (not the held-out ones) of the FIRST kindness "
-        "prompt (prompt_id 0) of the shipped bank, their values R_hat (apl.learn.bank.rewrite_values"
-        "(apl.learn.bank.load_bank('runs/bank/kindness'))), and the preregistered λ "
-        "(apl.experiment.preregistered_weights('kindness')[0]). Compute the self-normalised weights "
-        "w_j = exp(R_j/λ) / sum_k exp(R_k/λ) without apl.exact.distill, and their effective sample "
-        "size 1/sum w_j². Answer: an array of 13 numbers, the 12 weights (in the bank's order) "
-        "followed by the ESS.",
-        "Subtract the maximum of R/λ before exponentiating (R/λ can exceed 700 for small λ). "
-        "np.append(w, 1 / (w**2).sum()).",
-        _sol_05_2,
-        rtol=1e-6,
+        "On kindness/train at λ = 0.02, what fraction of prompts (P-weighted) does rho* send "
+        "mostly (probability > 0.5) to the 'bad' rewrite? Answer: one number in [0, 1].",
+        "tab.kinds[i][j] == 'bad' marks the bad rewrite; sum rho* over it per prompt, compare "
+        "with 0.5, weight by P.",
+        _sol_03_2,
     ),
 )

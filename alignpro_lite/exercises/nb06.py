@@ -1,77 +1,71 @@
-"""Exercises of notebook 06 (Align-Pro vs RLHF). The reference solutions are functions of the
-report in ``runs/report/`` (``alignpro-lite report``), so they cannot go stale."""
+"""Exercises of notebook 06 (the Bradley-Terry reward model and over-optimisation).
+
+The reference solutions are functions of the shipped ``data/preferences/`` files.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from alignpro_lite.config import repo_root
 from alignpro_lite.exercises.registry import Exercise, register
 
 
-def _runs():
-    return repo_root() / "runs"
+def _sol_04_1():
+    from alignpro_lite.learn.reward_model import load_preferences, load_reward_model
+
+    test = load_preferences("kindness").split("test")
+    e_x, e_w, e_l = test.pair_embeddings()
+    rm = load_reward_model()
+    return float(np.mean(rm.score_embeddings(e_x, e_w) > rm.score_embeddings(e_x, e_l)))
 
 
-def _samples():
-    import pandas as pd
+def _sol_04_2():
+    from alignpro_lite.learn.reward_model import load_preferences
 
-    return pd.read_csv(_runs() / "report" / "samples.csv", keep_default_na=False)
-
-
-def _prompt_means(task: str):
-    s = _samples()
-    s = s[s["task"] == task]
-    return s.groupby(["method", "prompt_id"])["reward"].mean().unstack("method")
+    test = load_preferences("kindness").split("test")
+    return float(1.0 - test.pairs["flipped"].mean())
 
 
-def _sol_06_1():
-    k = _prompt_means("kindness").mean()
-    return (k["Align-Pro"] - k["NoFT"]) / (k["RLHF"] - k["NoFT"])
+def _sol_04_3():
+    from alignpro_lite.learn.overopt import answer_tables, cross_fit_scores
+    from alignpro_lite.learn.reward_model import load_preferences
 
-
-def _sol_06_2():
-    from scipy import stats
-
-    s = _samples()
-    g = s[(s["task"] == "helpfulness") & (s["method"] == "NoFT")]
-    pm = g.groupby("prompt_id")["reward"].mean()
-    return float(stats.t.ppf(0.975, len(pm) - 1) * pm.std(ddof=1) / np.sqrt(len(pm)))
-
-
-def _sol_06_3():
-    from scipy import stats
-
-    m = _prompt_means("kindness")
-    return float(stats.ttest_rel(m["RLHF"], m["NoFT"]).statistic)
+    data = load_preferences("kindness")
+    t = answer_tables(data, cross_fit_scores(data, seed=0))
+    return int((t.R_proxy.argmax(1) != t.R_gold.argmax(1)).sum())
 
 
 register(
     Exercise(
         "06.1",
-        "Recompute the fraction of the NoFT→RLHF gap that Align-Pro closes on kindness from "
-        "runs/report/samples.csv. Answer: one number.",
-        "(J_AP - J_NoFT) / (J_RLHF - J_NoFT) with J the mean over prompts of each prompt's mean "
-        "'reward' (every method answers every prompt equally often, so it is also the plain mean).",
-        _sol_06_1,
+        "Held-out accuracy of the shipped reward model, by hand: for every pair of the test "
+        "split, score the chosen and the rejected answer with shipped.score_embeddings and "
+        "count how often s(x, y_w) > s(x, y_l). Answer: one number (a fraction).",
+        "test_pairs.pair_embeddings() gives (e_x, e_w, e_l); compare "
+        "shipped.score_embeddings(e_x, e_w) with shipped.score_embeddings(e_x, e_l); np.mean.",
+        _sol_04_1,
         rtol=1e-9,
     ),
     Exercise(
         "06.2",
-        "The half-width of NoFT's 95% confidence interval on helpfulness: a t-interval over the "
-        "per-prompt mean rewards (one per test prompt). Answer: one number.",
-        "Average the samples of each prompt first; then t_{0.975, n-1} * sd(ddof=1) / sqrt(n) "
-        "(scipy.stats.t.ppf).",
-        _sol_06_2,
+        "The noise ceiling: what accuracy against the RECORDED labels of the held-out pairs "
+        "would a reward model get if it ordered every pair exactly like the gold reward? "
+        "Answer: one number (a fraction).",
+        "The gold order disagrees with the recorded label exactly on the flipped pairs: "
+        "test_pairs.pairs['flipped'].",
+        _sol_04_2,
         rtol=1e-9,
     ),
     Exercise(
         "06.3",
-        "Pairing pays: the paired t statistic of RLHF - NoFT on kindness, over the per-prompt "
-        "mean rewards (both methods answered each prompt with the same random streams). "
-        "Compare it with what two unpaired intervals would suggest. Answer: one number.",
-        "Per method, average each prompt's samples; then scipy.stats.ttest_rel(rlhf, noft).",
-        _sol_06_3,
-        rtol=1e-9,
+        "With the cross-fitted scores of the reward model trained on all pairs "
+        "(proxies['BT reward model (all pairs)']), on how many of the 30 prompts is the "
+        "rewrite with the highest learned value R_proxy NOT the rewrite with the highest gold "
+        "value R_gold? (That is where λ → 0 gives up gold reward.) Answer: an integer.",
+        "t = overopt.answer_tables(data, scores); compare t.R_proxy.argmax(1) with "
+        "t.R_gold.argmax(1).",
+        _sol_04_3,
+        rtol=0.0,
+        atol=0.0,
     ),
 )

@@ -1,0 +1,154 @@
+"""The student release (``make student``): nbgrader removes every worked solution, keeps every
+check, and the release runs top to bottom with every check failing (nothing is answered yet).
+
+The other half, that the checks pass on the source notebooks, is asserted where the source
+notebooks run (tests/test_notebooks.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from alignpro_lite.exercises import EXERCISES
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+TIMEOUT = {"default": 300, "07": 400, "08": 400}
+
+
+def _load_release():
+    spec = importlib.util.spec_from_file_location(
+        "student_release", ROOT / "scripts" / "student_release.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+release = _load_release()
+
+
+@pytest.fixture(scope="module")
+def student_dir(tmp_path_factory) -> Path:
+    """The release, built once by the same command ``make student`` runs."""
+    out = tmp_path_factory.mktemp("release") / "student"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "student_release.py"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_every_notebook_is_released(student_dir):
+    assert sorted(p.name for p in student_dir.glob("*.ipynb")) == [p.name for p in NOTEBOOKS]
+    assert (student_dir / "README.md").exists()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_no_solution_text_survives(student_dir, path):
+    src = nbformat.read(path, as_version=4)
+    stu = nbformat.read(student_dir / path.name, as_version=4)
+    text = "\n".join(c.source for c in stu.cells)
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+    assert release.leftovers(src, stu) == []
+    n_solution = 0
+    for a, b in zip(src.cells, stu.cells):
+        lines = release.solution_lines(a)
+        if lines:
+            n_solution += 1
+            assert not set(lines) & {s.strip() for s in b.source.splitlines()}
+        if "apl.exercises.check(" in a.source:  # every check is kept
+            check_line = next(s for s in a.source.splitlines() if "apl.exercises.check(" in s)
+            assert check_line in b.source
+        if b.cell_type == "code":
+            assert b.outputs == [] and b.execution_count is None
+    keys = {k for k in EXERCISES if k.startswith(path.name[:2] + ".")}
+    assert n_solution >= len(keys), "every exercise of the notebook has a worked solution"
+
+
+def test_solution_markers_need_nbgrader_metadata(tmp_path):
+    """A solution region in a cell not marked as a solution cell is refused (it would leak)."""
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "answer = None\n### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION"
+            )
+        ]
+    )
+    (tmp_path / "src").mkdir()
+    nbformat.write(nb, tmp_path / "src" / "01_x.ipynb")
+    with pytest.raises(ValueError, match="nbgrader solution metadata"):
+        release.build(tmp_path / "out", tmp_path / "src")
+    assert not (tmp_path / "out").exists()  # nothing half-written
+    assert release.main(["--out", str(tmp_path / "out"), "--source", str(tmp_path / "src")]) == 2
+
+
+def test_a_marked_solution_is_removed(tmp_path):
+    cell = nbformat.v4.new_code_cell(
+        'answer = None\n### BEGIN SOLUTION\nanswer = 6 * 7\n### END SOLUTION\napl.exercises.check("01.2", answer)'
+    )
+    cell.metadata["nbgrader"] = {
+        "solution": True,
+        "grade": False,
+        "grade_id": "a",
+        "locked": False,
+        "schema_version": 3,
+    }
+    text = nbformat.v4.new_markdown_cell("The derivation: 6 times 7.")
+    text.metadata["nbgrader"] = {
+        "solution": True,
+        "grade": False,
+        "grade_id": "b",
+        "locked": False,
+        "schema_version": 3,
+    }
+    (tmp_path / "src").mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell, text]), tmp_path / "src" / "01_x.ipynb")
+    [out] = release.build(tmp_path / "out", tmp_path / "src")
+    nb = nbformat.read(out, as_version=4)
+    assert "6 * 7" not in nb.cells[0].source and "check(" in nb.cells[0].source
+    assert nb.cells[1].source == release.TEXT_STUB
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_release_runs_and_every_check_fails(student_dir, path, monkeypatch, tmp_path):
+    log = tmp_path / "exercises.jsonl"
+    monkeypatch.setenv("ALIGNPRO_EXERCISE_LOG", str(log))
+    monkeypatch.setenv("ALIGNPRO_FAST", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("MPLBACKEND", "agg")
+    nb = nbformat.read(student_dir / path.name, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=TIMEOUT.get(path.name[:2], TIMEOUT["default"]),
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},  # run beside the source notebooks
+    )
+    t0 = time.time()
+    client.execute()
+    print(f"student {path.name}: {time.time() - t0:.1f} s")
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
+    assert not errors
+    results = {}
+    for line in log.read_text().splitlines() if log.exists() else []:
+        rec = json.loads(line)
+        results[rec["key"]] = rec["passed"]
+    keys = {k for k in EXERCISES if k.startswith(path.name[:2] + ".")}
+    assert set(results) == keys, "every check of the notebook ran in the release"
+    assert not any(results.values()), f"a check passed on the unanswered release: {results}"
