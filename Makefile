@@ -85,7 +85,7 @@ test-browser-repeat: setup browser
 screenshot: setup browser
 	$(BIN)/python scripts/screenshot.py --out docs/img
 
-# The capstone (notebooks 05-06) in resumable stages: rerun the same command to resume.
+# The capstone (notebooks 07-08) in resumable stages: rerun the same command to resume.
 # The shipped runs/ were made with OUT=runs; the default writes a fresh copy beside them.
 OUT    ?= build/replicate
 SEED   ?= 0

@@ -13,10 +13,10 @@ The closed-form optimum is ``rho*(x'|x) ∝ rho_sft(x'|x) exp(R(x,x')/λ)``.
 The package's folders follow the course; layers point one way
 (``exact`` ← ``llm`` ← ``learn`` ← ``experiment`` ← ``cli``; ``ui`` beside them)::
 
-    apl.exact        the closed form on finite prompt sets            (notebooks 01–02)
-    apl.llm          the frozen LLM, rewards, tasks, R̂ tables          (notebook 03)
-    apl.learn        the training loop, prompters, reward model       (notebooks 04–05)
-    apl.experiment   Align-Pro vs RLHF: runs, evaluation, report      (notebook 06)
+    apl.exact        the closed form on finite prompt sets            (notebooks 01–02, 04)
+    apl.llm          the frozen LLM, rewards, tasks, R̂ tables          (notebook 05)
+    apl.learn        the training loop, prompters, reward model       (notebooks 03, 06–07)
+    apl.experiment   Align-Pro vs RLHF: runs, evaluation, report      (notebook 08)
     apl.ui           figures and λ dashboards
     apl.exercises    the checked exercises of every notebook
 

@@ -1,4 +1,4 @@
-"""The paper's experiment at CPU scale (notebook 06): Align-Pro vs RLHF vs no fine-tuning.
+"""The paper's experiment at CPU scale (notebook 08): Align-Pro vs RLHF vs no fine-tuning.
 
 ``replicate`` (the capstone in resumable stages: bank, route-(b) fits, evaluation, report),
 ``baselines`` (best-of-n, the closed form over candidate sets), ``runs`` (:class:`RunConfig`,

@@ -1,4 +1,4 @@
-"""Baselines beyond the paper, in the same paired table (notebook 06).
+"""Baselines beyond the paper, in the same paired table (notebook 08).
 
 * **Best-of-n** on the frozen model: draw ``n`` answers to ``x``, keep the one the reward ranks
   highest. Its KL to ``pi_F`` is at most ``log n - (n - 1)/n`` (:func:`bon_kl`, exact for
@@ -6,7 +6,7 @@
   (:func:`bon_n_for_kl`). :func:`best_of_n_samples` builds its evaluation rows from a pool of
   ``m`` paired answers per prompt: sample ``k`` is the best of the ``n`` answers ``k, k+1, …,
   k+n-1`` (cyclically) of the pool, so it contains NoFT's answer ``k`` and pairs with it by stream.
-* **The closed-form rho\\*** over the fixed candidate sets of notebook 03, at the preregistered λ,
+* **The closed-form rho\\*** over the fixed candidate sets of notebook 05, at the preregistered λ,
   cross-fitted on the TEST table's answers (:func:`closed_form_candidates`).
 """
 
@@ -87,7 +87,7 @@ def best_of_n_samples(
 
 
 def closed_form_candidates(task: str, lam: float, split: str = "test") -> dict:
-    """The closed-form ``rho*`` over the fixed candidates (notebook 03) at ``lam``, cross-fitted:
+    """The closed-form ``rho*`` over the fixed candidates (notebook 05) at ``lam``, cross-fitted:
     chosen on half of the table's answers, scored on the other half, and the other way round.
 
     Returns per-prompt gains over the original prompt (``gain``), the original's value

@@ -1,4 +1,4 @@
-"""Evaluation of the paper's experiment on the held-out TEST prompts (notebook 06): paired.
+"""Evaluation of the paper's experiment on the held-out TEST prompts (notebook 08): paired.
 
 Every method answers the same test prompts ``n_samples`` times, and **sample k of prompt x uses
 the same random stream for every method** (common random numbers, :func:`answer_streams`):

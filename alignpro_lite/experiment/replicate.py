@@ -1,4 +1,4 @@
-"""``alignpro-lite replicate``: the capstone in resumable stages (notebooks 05–06).
+"""``alignpro-lite replicate``: the capstone in resumable stages (notebooks 07–08).
 
     sft ──► bank (per task) ──► fits (route b) ──► evaluation (per task, per method) ──► report
 
@@ -521,7 +521,7 @@ def replicate(
         )
     timings["fits"] = time.perf_counter() - t0
 
-    # 3b. route (a): the policy gradient of notebook 04 on the same rho_sft and reward, for comparison
+    # 3b. route (a): the policy gradient of notebook 03 on the same rho_sft and reward, for comparison
     t0 = time.perf_counter()
     for task in cfg.tasks:
         if task in cfg.route_a_tasks:

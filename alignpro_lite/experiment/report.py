@@ -1,4 +1,4 @@
-"""The report of the paper's experiment: tables and figures written as one set (notebook 06).
+"""The report of the paper's experiment: tables and figures written as one set (notebook 08).
 
 rep = report(["runs/alignpro-kindness", "runs/rlhf-kindness"], "runs/report")
 tables = load_report("runs/report")          # recomputed from its samples.csv

@@ -1,5 +1,5 @@
 """Training runs of the paper's experiment: one :class:`RunConfig` per run, trained by the ONE
-loop of :mod:`alignpro_lite.learn.train` for both methods (notebooks 05–06).
+loop of :mod:`alignpro_lite.learn.train` for both methods (notebooks 07–08).
 
     cfg = RunConfig(method="align-pro", task="kindness", lam=0.05)   # defaults = the shipped run
     res = train_run(cfg, "runs/alignpro-kindness")                  # SFT rho_sft, then RL; resumable

@@ -1,4 +1,4 @@
-"""Learning prompters (notebooks 04–05): the one KL-regularised policy-gradient loop
+"""Learning prompters (notebooks 03, 06–07): the one KL-regularised policy-gradient loop
 (``train``), tabular prompters on finite problems (``policies``), the generative LoRA prompter
 and its environments (``generative``), route (b): the sample bank (``bank``) and the weighted-MLE
 fit of a LoRA policy to ``rho*`` (``distill``), the Bradley–Terry reward model and over-optimisation.

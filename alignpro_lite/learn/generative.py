@@ -1,6 +1,6 @@
 """A *generative* prompter and an RLHF responder as LoRA adapters on ONE shared causal LM.
 
-Align-Pro at language-model scale (notebooks 05–06). One base model ``M`` (the embedded
+Align-Pro at language-model scale (notebooks 07–08). One base model ``M`` (the embedded
 SmolLM2-135M-Instruct by default, any Hugging Face causal LM otherwise) is held in memory once;
 LoRA adapters (``peft``) on its ``q_proj``/``v_proj`` give every role its own weights:
 

@@ -17,10 +17,9 @@ batch draw ``k >= 2`` actions ``a_1..a_k ~ rho(.|x)``, get sampled rewards ``r_i
     g   = sum_x w_x 1/k sum_i A_i ∇_θ log rho(a_i|x)           # ascent direction
     θ  <- Adam(θ, -g)
 
-``g`` is an unbiased estimate of the gradient of the objective. The penalty ``s_i`` is treated
-as a constant although it depends on ``θ``: the missing term ``-λ E_rho[∇ log rho] = 0`` by the
-score-function identity ``E_rho[∇ log rho] = ∇ sum rho = ∇ 1 = 0``. The baseline of sample ``i``
-uses only the other samples, so it is independent of ``a_i`` and adds no bias either.
+``g`` is an unbiased estimate of the gradient of the objective, although the penalty in ``s_i``
+depends on ``θ`` and is treated as a constant, and the baseline adds no bias: notebook 03 §1
+proves both (exercise 03.1 checks the exact gradient).
 
 With ``kl_estimator="exact"`` (a policy whose reference is a table, e.g. the tabular prompter)
 ``s_i = r_i`` and the exact ``λ KL(rho || rho_ref)`` is differentiated by autograd instead.

@@ -1,4 +1,4 @@
-"""The frozen LLM in the loop (notebook 03): loading and sampling it (``lm``), LoRA adapters
+"""The frozen LLM in the loop (notebook 05): loading and sampling it (``lm``), LoRA adapters
 (``lora``), rewards, semantic preservation, the task data, and Monte-Carlo prompt values
 ``R̂(x, x')`` (``estimate``, ``tables``).
 

@@ -1,4 +1,4 @@
-"""Headroom: how much could a prompter, or RLHF, gain at best on a task? (notebook 03)
+"""Headroom: how much could a prompter, or RLHF, gain at best on a task? (notebook 05)
 
 Before training anything, the table of sampled answers ``r[i, c, m]`` (prompt ``i``, candidate
 rewrite ``c``, answer ``m`` of the frozen model ``pi_F``) already says what is reachable:

@@ -16,6 +16,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from alignpro_lite.exact.discrete import induced_policy, optimal_prompter, rlhf_optimal_policy
+from alignpro_lite.exact.reachable import reachable_vertices
+
 COLORS = {
     "rho_sft": "#9e9e9e",
     "rho_star": "#1f77b4",
@@ -27,20 +30,41 @@ COLORS = {
     "NoFT": "#9e9e9e",
     "Align-Pro": "#1f77b4",
     "RLHF": "#d62728",
+    "best-of-n": "#8c564b",
 }
 
 
 STYLES = {"notebook": 10, "talk": 13}  # base font size (pt); "talk": readable on a projector
+MIN_FONT = {"notebook": 0.0, "talk": 12.0}  # smallest explicit font size (pt) per style
+FIGURE_SCALE = {"notebook": 1.0, "talk": 1.3}  # dashboards grow with their fonts (no overlap)
+_style = {"min_font": 0.0, "scale": 1.0}  # set by set_style
+
+
+def fs(pt: float) -> float:
+    """An explicit font size through the current style: ``max(pt, the style's minimum)``.
+
+    Every ``fontsize=`` in :mod:`alignpro_lite.ui` goes through this, so ``set_style("talk")``
+    lifts small labels to 12 pt while ``"notebook"`` keeps the sizes as written.
+    """
+    return max(float(pt), _style["min_font"])
+
+
+def figure_scale() -> float:
+    """How much the fixed-size dashboard figures grow under the current style (1.3 for talk)."""
+    return _style["scale"]
 
 
 def set_style(style: str = "notebook") -> None:
     """Readable defaults: labelled grids, larger fonts, tight layout, no clipping.
 
-    ``style="talk"`` sets every font to at least 12 pt (13 pt base) for a projector.
+    ``style="talk"`` sets every font to at least 12 pt (13 pt base, and :func:`fs` lifts the
+    explicit small sizes inside the plot functions to 12 pt) for a projector.
     """
     if style not in STYLES:
         raise ValueError(f"style must be one of {sorted(STYLES)}, got {style!r}.")
     base = STYLES[style]
+    _style["min_font"] = MIN_FONT[style]
+    _style["scale"] = FIGURE_SCALE[style]
     mpl.rcParams.update(
         {
             "figure.dpi": 100,
@@ -64,6 +88,12 @@ def set_style(style: str = "notebook") -> None:
 
 METHOD_ORDER = ["NoFT", "Align-Pro", "RLHF"]  # the paper's three methods, in its order
 LAM_LABEL = "λ (KL weight, reward units per nat; log scale)"
+LAM_LABEL_SHORT = "λ (reward units / nat, log)"  # the talk style: three panels side by side
+
+
+def lam_label() -> str:
+    """The λ axis label; shorter under the talk style so side-by-side panels do not collide."""
+    return LAM_LABEL if _style["min_font"] == 0 else LAM_LABEL_SHORT
 
 
 def short(text: str, width: int = 38) -> str:
@@ -91,7 +121,7 @@ def plot_prompter_bars(ax, rho_sft_x, rho_x, labels, R_x=None, title=""):
     ticks = list(labels)
     if R_x is not None:
         ticks = [f"{lab}\nR={v:.2f}" for lab, v in zip(labels, R_x)]
-    ax.set_xticks(pos, ticks, rotation=25, ha="right", fontsize=7.5)
+    ax.set_xticks(pos, ticks, rotation=25, ha="right", fontsize=fs(7.5))
     for j in np.flatnonzero(np.asarray(rho_sft_x) == 0):
         ax.text(
             j,
@@ -99,14 +129,14 @@ def plot_prompter_bars(ax, rho_sft_x, rho_x, labels, R_x=None, title=""):
             "ρ_sft = 0:\nnever chosen",
             ha="center",
             va="bottom",
-            fontsize=7.5,
+            fontsize=fs(7.5),
             color="0.35",
             style="italic",
         )
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("probability of rewrite x'")
-    ax.set_title(title or "Prompter over candidate rewrites", fontsize=10)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(title or "Prompter over candidate rewrites", fontsize=fs(10))
+    ax.legend(loc="upper right", fontsize=fs(8))
     return bars
 
 
@@ -137,7 +167,7 @@ def plot_sweep_curves(axes, lam, curves: dict, lam_now: float | None = None, r_r
     for name, (value, style) in (r_ref or {}).items():
         ax_r.axhline(value, color="0.4", lw=1, ls=style, label=name)
     ax_r.set_ylabel("reward (reward units)")
-    ax_r.set_title("Reward and objective", fontsize=10)
+    ax_r.set_title("Reward and objective", fontsize=fs(10))
 
     ax_v.plot(lam, curves["variance"], color="k", lw=2, label="total variance")
     ax_v.plot(
@@ -149,17 +179,17 @@ def plot_sweep_curves(axes, lam, curves: dict, lam_now: float | None = None, r_r
     if "between" in curves:
         ax_v.plot(lam, curves["between"], color="0.5", lw=1, ls=":", label="between prompts")
     ax_v.set_ylabel("variance (reward units²)")
-    ax_v.set_title("Reward variance, split", fontsize=10)
+    ax_v.set_title("Reward variance, split", fontsize=fs(10))
 
     ax_kl.plot(lam, curves["kl"], color=COLORS["kl"], lw=2, label="KL(rho* ‖ rho_sft)")
     ax_kl.set_ylabel("KL (nats)")
-    ax_kl.set_title("Distance from the reference prompter", fontsize=10)
+    ax_kl.set_title("Distance from the reference prompter", fontsize=fs(10))
 
     markers = []
     for ax, loc in zip(axes, ("lower left", "upper left", "upper right")):
         ax.set_xscale("log")
-        ax.set_xlabel(LAM_LABEL, fontsize=8)
-        ax.legend(fontsize=7.5, loc=loc)
+        ax.set_xlabel(lam_label(), fontsize=fs(8))
+        ax.legend(fontsize=fs(7.5), loc=loc)
         if lam_now is not None:
             markers.append(ax.axvline(lam_now, color="k", lw=1, alpha=0.6))
     return markers
@@ -182,7 +212,7 @@ def sweep_figure(sweep: dict, title: str = "", per_prompt: int | None = None):
         curves["variance"] = sweep["variance"][:, per_prompt]
     plot_sweep_curves(axes, sweep["lam"], curves)
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(title, fontsize=fs(11))
     return fig
 
 
@@ -199,10 +229,10 @@ def plot_bound(ax, lam, terms, lam_now: float | None = None):
     ax.plot(lam, terms.kl_term, color=COLORS["noise"], lw=1.2, label="λ·E KL(ρ* ‖ ρ_sft)")
     ax.fill_between(lam, terms.gap, terms.bound, color=COLORS["kl"], alpha=0.08, label="slack")
     ax.set_xscale("log")
-    ax.set_xlabel(LAM_LABEL, fontsize=8)
+    ax.set_xlabel(lam_label(), fontsize=fs(8))
     ax.set_ylabel("reward units")
-    ax.set_title("Sub-optimality of Align-Pro vs the RLHF optimum", fontsize=10)
-    ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title("Sub-optimality of Align-Pro vs the RLHF optimum", fontsize=fs(10))
+    ax.legend(fontsize=fs(7.5), loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax.axvline(lam_now, color="k", lw=1, alpha=0.6) if lam_now is not None else None
 
 
@@ -220,11 +250,11 @@ def plot_policies(ax, responses, pi_ref_x, pi_rho_x, pi_star_x, r_x=None, title=
     labels = [short(y, 24) for y in responses]
     if r_x is not None:
         labels = [f"{lab}\nr={v:.2f}" for lab, v in zip(labels, r_x)]
-    ax.set_xticks(pos, labels, rotation=25, ha="right", fontsize=7.5)
+    ax.set_xticks(pos, labels, rotation=25, ha="right", fontsize=fs(7.5))
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("probability of response y")
-    ax.set_title(title or "Response distributions", fontsize=10)
-    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title(title or "Response distributions", fontsize=fs(10))
+    ax.legend(fontsize=fs(7), loc="upper right")
     return b_rho, b_star
 
 
@@ -243,17 +273,195 @@ def plot_rho_vs_lam(problem, sweep: dict, max_prompts: int = 6):
         ax.stackplot(sweep["lam"], sweep["rho"][:, i, :].T, labels=labels, alpha=0.85)
         ax.set_xscale("log")
         ax.set_ylim(0, 1)
-        ax.set_xlabel(LAM_LABEL, fontsize=7)
+        ax.set_xlabel(lam_label(), fontsize=fs(7))
         ax.set_ylabel("rho*(x'|x)")
         title = problem.prompts[i] if problem.prompts else f"prompt {i}"
-        ax.set_title(f"x{i}: {short(title, 45)}", fontsize=9)
+        ax.set_title(f"x{i}: {short(title, 45)}", fontsize=fs(9))
         if i == 0:
-            ax.legend(fontsize=6, loc="center left")
+            ax.legend(fontsize=fs(6), loc="center left")
     fig.suptitle("Which rewrite wins as λ moves (small λ: the best; large λ: rho_sft)")
     return fig
 
 
-# --------------------------------------------------------------------------- notebook 06
+# --------------------------------------------------------------------------- frontier, simplex
+KL_FRONTIER_LABEL = "KL (nats; prompts for Align-Pro, responses for RLHF / best-of-n)"
+
+
+def plot_frontier(
+    ax,
+    frontiers: dict,
+    lam_tangent: float | None = None,
+    annotate_n=(1, 2, 4, 16),
+    response_kl: bool = True,
+    title: str = "",
+):
+    """Reward (y) against KL in nats (x) for each method's frontier.
+
+    ``frontiers`` maps a label to a DataFrame with columns ``kl`` and ``reward``:
+    :func:`~alignpro_lite.exact.frontier.alignpro_frontier` (``lam``),
+    :func:`~alignpro_lite.exact.frontier.rlhf_frontier` (``beta``) or
+    :func:`~alignpro_lite.exact.frontier.best_of_n_frontier` (``n``: drawn with a marker per
+    ``n``, the values in ``annotate_n`` labelled). Labels ``"Align-Pro"``, ``"RLHF"`` and
+    ``"best-of-n"`` get the course colours. Align-Pro's KL is over prompts, the others' over
+    responses; with ``response_kl`` a frame's ``kl_response`` column (Align-Pro's induced
+    policy against ``pi_ref``) is drawn dashed, in response space.
+
+    ``lam_tangent``: draws the tangent of slope λ at the Align-Pro point whose λ is nearest
+    (in log λ) to it, labelled ``slope λ = …`` with that grid λ (the frontier's slope is λ).
+    Returns ``ax``.
+    """
+    if not frontiers:
+        raise ValueError("frontiers is empty: give at least one {label: DataFrame}.")
+    kl_max = 0.0
+    for i, (label, df) in enumerate(frontiers.items()):
+        for col in ("kl", "reward"):
+            if col not in df:
+                raise ValueError(f"frontier {label!r} has no column {col!r}: got {list(df)}.")
+        color = COLORS.get(label, f"C{i}")
+        kl = np.asarray(df["kl"], dtype=float)
+        finite = np.isfinite(kl)
+        kl_max = max(kl_max, float(kl[finite].max()) if finite.any() else 0.0)
+        if "n" in df:
+            ax.plot(kl, df["reward"], "o-", color=color, ms=4, lw=1.2, label=label)
+            for n, xk, yk in zip(df["n"], kl, df["reward"], strict=True):
+                if int(n) in set(annotate_n):
+                    ax.annotate(f"n={int(n)}", (xk, yk), xytext=(4, -10),
+                                textcoords="offset points", fontsize=fs(8), color=color)  # fmt: skip
+        else:
+            ax.plot(kl, df["reward"], color=color, lw=2, label=label)
+        if response_kl and "kl_response" in df:
+            ax.plot(df["kl_response"], df["reward"], color=color, lw=1.2, ls="--",
+                    label=f"{label}: KL(π_ρ* ‖ π_ref), responses")  # fmt: skip
+    if lam_tangent is not None:
+        df = frontiers.get("Align-Pro")
+        if df is None:
+            df = next((d for d in frontiers.values() if "lam" in d), None)
+        if df is None:
+            raise ValueError("lam_tangent needs an Align-Pro frontier (a frame with column 'lam').")
+        lams = np.asarray(df["lam"], dtype=float)
+        k = int(np.argmin(np.abs(np.log(lams) - np.log(float(lam_tangent)))))
+        lam0, kl0, r0 = lams[k], float(df["kl"].iloc[k]), float(df["reward"].iloc[k])
+        half = 0.25 * max(kl_max, 1e-12)
+        xs = np.array([max(0.0, kl0 - half), kl0 + half])
+        ax.plot(xs, r0 + lam0 * (xs - kl0), color="k", lw=1, ls=":", label=f"slope λ = {lam0:.3g}")
+        ax.plot([kl0], [r0], "o", color=COLORS["Align-Pro"], mfc="white", ms=7)
+    ax.set_xlabel(KL_FRONTIER_LABEL)
+    ax.set_ylabel("expected reward")
+    ax.set_title(title or "Reward bought per nat of KL", fontsize=fs(10))
+    ax.legend(fontsize=fs(8), loc="lower right")
+    return ax
+
+
+def _ternary(p: np.ndarray) -> np.ndarray:
+    """Barycentric ``(..., 3)`` to the plane: response 0 at (0, 0), 1 at (1, 0), 2 at the top."""
+    p = np.asarray(p, dtype=float)
+    return np.stack([p[..., 1] + 0.5 * p[..., 2], p[..., 2] * math.sqrt(3) / 2], axis=-1)
+
+
+def _hull_2d(points: np.ndarray) -> np.ndarray:
+    """Convex hull of a few 2-D points, counter-clockwise (Andrew's monotone chain)."""
+    pts = sorted({(round(float(a), 12), round(float(b), 12)) for a, b in points})
+    if len(pts) <= 2:
+        return np.array(pts)
+
+    def cross(o, a, b):
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower, upper = [], []
+    for p in pts:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
+            lower.pop()
+        lower.append(p)
+    for p in reversed(pts):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
+            upper.pop()
+        upper.append(p)
+    return np.array(lower[:-1] + upper[:-1])
+
+
+def _arrow_head(ax, path: np.ndarray, color: str) -> None:
+    """An arrow head at the end of a 2-D path, pointing along its last visible move."""
+    far = np.flatnonzero(np.linalg.norm(path - path[-1], axis=1) > 0.02)
+    if len(far):
+        ax.annotate("", xy=path[-1], xytext=path[far[-1]],
+                    arrowprops={"arrowstyle": "-|>", "color": color, "lw": 2})  # fmt: skip
+
+
+def plot_reachable_simplex(ax, problem, x: int = 0, lams=None, betas=None, title: str = ""):
+    """The response simplex of one prompt of a three-response problem (a ternary plot).
+
+    Draws the triangle (corners labelled by the responses and their rewards), the shaded
+    convex hull of the policies a prompter can reach (the rows ``pi_F(.|x')`` of the
+    candidates in ``rho_sft``'s support, labelled ``c0``, ``c1``, …), Align-Pro's path
+    ``pi_{rho*_λ}`` as λ goes from ∞ to 0 (it stays inside), RLHF's path ``pi*_β`` as β goes
+    from ∞ to 0 (it may leave the hull), and ``pi_ref`` and ``pi_{rho_sft}``. ``lams`` and
+    ``betas`` default to 200 log-spaced values in ``[1e-3, 1e3]``. Equal aspect, no ticks.
+    Raises ``ValueError`` unless the problem is tabular with ``n_y = 3``. Returns ``ax``.
+    """
+    if not getattr(problem, "tabular", False):
+        raise ValueError("plot_reachable_simplex needs a tabular problem (pi_F and r).")
+    n_y = problem.pi_F.shape[2]
+    if n_y != 3:
+        raise ValueError(f"plot_reachable_simplex draws 3 responses (a triangle); got n_y = {n_y}.")
+    if isinstance(x, bool) or int(x) != x or not 0 <= x < problem.n_x:
+        raise ValueError(f"x must be a prompt index in [0, {problem.n_x}), got {x!r}.")
+    x = int(x)
+    lams = np.geomspace(1e-3, 1e3, 200) if lams is None else np.asarray(lams, dtype=float)
+    betas = np.geomspace(1e-3, 1e3, 200) if betas is None else np.asarray(betas, dtype=float)
+    lams = np.sort(lams)[::-1]  # λ from large to small
+    betas = np.sort(betas)[::-1]
+
+    corners = _ternary(np.eye(3))
+    ax.plot(*np.vstack([corners, corners[:1]]).T, color="0.3", lw=1)
+    names = problem.responses[x] if problem.responses else [f"y{k}" for k in range(3)]
+    offsets = [(-6, -14), (6, -14), (0, 8)]
+    aligns = ["right", "left", "center"]
+    for k in range(3):
+        ax.annotate(f"{short(names[k], 20)}\nr = {problem.r[x, k]:.2f}", corners[k],
+                    xytext=offsets[k], textcoords="offset points", ha=aligns[k],
+                    va="top" if k < 2 else "bottom", fontsize=fs(9))  # fmt: skip
+
+    support = np.flatnonzero(problem.rho_sft[x] > 0)
+    verts = _ternary(reachable_vertices(problem.pi_F, problem.rho_sft)[x])
+    hull = _hull_2d(verts)
+    if len(hull) >= 3:
+        ax.fill(*hull.T, color=COLORS["Align-Pro"], alpha=0.15, lw=0,
+                label="reachable by a prompter")  # fmt: skip
+    ax.plot(*verts.T, "o", color=COLORS["Align-Pro"], ms=5, alpha=0.7)
+    for j, v in zip(support, verts, strict=True):
+        ax.annotate(f"c{j}", v, xytext=(4, 3), textcoords="offset points", fontsize=fs(8))
+
+    rho = optimal_prompter(problem.rho_sft, problem.R, lams)  # (L, n_x, n_c)
+    pi_rho = induced_policy(rho, problem.pi_F)[:, x]
+    pi_sft = induced_policy(problem.rho_sft, problem.pi_F)[x]
+    path = _ternary(np.vstack([pi_sft, pi_rho]))
+    ax.plot(*path.T, color=COLORS["Align-Pro"], lw=2, label="Align-Pro π_ρ*λ (λ: ∞ → 0)")
+    _arrow_head(ax, path, COLORS["Align-Pro"])
+
+    pi_ref = problem.pi_ref[x]
+    pi_star = rlhf_optimal_policy(problem.pi_ref, problem.r, betas)[:, x]
+    path = _ternary(np.vstack([pi_ref, pi_star]))
+    ax.plot(*path.T, color=COLORS["RLHF"], lw=2, label="RLHF π*β (β: ∞ → 0)")
+    _arrow_head(ax, path, COLORS["RLHF"])
+
+    ax.plot(*_ternary(pi_ref), "s", color="k", ms=6, label="π_ref (original prompt)")
+    ax.plot(*_ternary(pi_sft), "D", color=COLORS["rho_sft"], mec="k", ms=6, label="π_ρsft")
+
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_xlim(-0.15, 1.15)
+    ax.set_ylim(-0.2, math.sqrt(3) / 2 + 0.15)
+    prompt = problem.prompts[x] if problem.prompts else f"prompt {x}"
+    ax.set_title(title or f"x{x}: {short(prompt, 50)}", fontsize=fs(10))
+    ax.legend(fontsize=fs(8), loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return ax
+
+
+# --------------------------------------------------------------------------- notebook 08
 def plot_comparison(summary: pd.DataFrame, title: str | None = None, methods=None):
     """The paper-shaped figure: bars per task and method, mean reward (95% CI) and variance.
 
@@ -286,10 +494,9 @@ def plot_comparison(summary: pd.DataFrame, title: str | None = None, methods=Non
     )
     axes[1].set(title="reward variance", xlabel="", ylabel="Var r")
     axes[1].get_legend().remove()
-    axes[0].legend(title="", fontsize=8)
+    axes[0].legend(title="", fontsize=fs(8))
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
@@ -304,8 +511,7 @@ def plot_lam_sweep(sweep: pd.DataFrame):
         axes[1].plot(labels, g["variance"], marker="o", label=task)
     axes[0].set(title="mean reward vs λ (95% CI)", xlabel="λ", ylabel="reward")
     axes[1].set(title="reward variance vs λ", xlabel="λ", ylabel="Var r")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    axes[0].legend(fontsize=fs(8))
     return fig
 
 
@@ -324,12 +530,11 @@ def plot_training(metrics: dict[str, pd.DataFrame]):
         xlabel="step",
         ylabel="nats / sequence",
     )
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    axes[0].legend(fontsize=fs(7))
     return fig
 
 
-# --------------------------------------------------------------------------- notebook 04
+# --------------------------------------------------------------------------- notebooks 03, 06
 def plot_learning_curve(curve: pd.DataFrame, title: str, axes=None):
     """A tabular prompter's training (:func:`alignpro_lite.learn.policies.learning_curve`):
     the batch estimate and the exact objective ``E R − λ KL`` against the closed-form optimum
@@ -345,7 +550,7 @@ def plot_learning_curve(curve: pd.DataFrame, title: str, axes=None):
     )
     ax1.axhline(curve["objective_star"].iloc[0], color="k", ls="--", label=r"closed form $\rho^*$")
     ax1.set(xlabel="step", ylabel=r"$E R - \lambda KL$ (reward units)", title=title)
-    ax1.legend(fontsize=8)
+    ax1.legend(fontsize=fs(8))
     ax2.semilogy(curve["step"], curve["tv_to_optimum"])
     ax2.set(
         xlabel="step", ylabel=r"$E_x\,TV(\rho_\theta, \rho^*)$", title="distance to the closed form"
@@ -377,8 +582,8 @@ def plot_overoptimisation(curves: dict[str, pd.DataFrame], axes=None):
     ax_kl.set(xlabel="KL(ρ* ‖ ρ_sft)", ylabel="gold reward E[R_gold]", title="gold reward vs KL")
     ax_lam.set(xlabel="λ (small = optimise harder)", ylabel="gold reward", title="gold reward vs λ")
     ax_lam.invert_xaxis()
-    ax_kl.legend(fontsize=8)
-    ax_lam.legend(fontsize=8)
+    ax_kl.legend(fontsize=fs(8))
+    ax_lam.legend(fontsize=fs(8))
     return axes
 
 
@@ -401,7 +606,6 @@ def plot_headroom(table: pd.DataFrame, z: float = 2.0):
         ax.set(title=task, xlabel="gain over the original prompt (reward units)")
     fig.suptitle(f"headroom on the TRAIN prompts (whiskers ± {z:g} SE; blue: rewrite types, "
                  "orange: rho*, green: best-of-n)")  # fmt: skip
-    fig.tight_layout()
     return fig
 
 
@@ -423,7 +627,6 @@ def plot_paired(paired: pd.DataFrame, measure: str = "reward"):
     ax.axvline(0, color="k", lw=0.8)
     ax.set(xlabel=f"paired difference of the mean {measure} (whiskers: 95% bootstrap CI; red: "
                   "both paired CIs, t and bootstrap, exclude 0)")  # fmt: skip
-    fig.tight_layout()
     return fig
 
 
@@ -445,5 +648,5 @@ def plot_fit_curves(curves: pd.DataFrame):
                 title="reward of the fitted policy (IS on the bank)")  # fmt: skip
     axes[1].set(xlabel="fit step (Adam)", ylabel="estimated KL to the reference (nats)",
                 title="KL of the fitted policy (IS on the bank)")  # fmt: skip
-    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axes[1].legend(fontsize=fs(8), loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig

@@ -33,7 +33,8 @@ def _new_figure(figsize):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=figsize, dpi=100, layout="constrained")
+    scale = plots.figure_scale()  # the talk style's larger fonts need a larger canvas
+    fig = Figure(figsize=(figsize[0] * scale, figsize[1] * scale), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -63,7 +64,10 @@ class _Dashboard:
         self.readout = W.HTML(layout=W.Layout(width="100%"))
         self.readout.add_class("apl-readout")
         self.image = W.Image(
-            format="png", layout=W.Layout(width=f"{figsize_px}px", max_width="100%")
+            format="png",
+            layout=W.Layout(
+                width=f"{round(figsize_px * plots.figure_scale())}px", max_width="100%"
+            ),
         )
         self.image.add_class("apl-figure")
         self.widget = W.VBox(
@@ -193,11 +197,12 @@ class LamDashboard(_Dashboard):
             ax.set_yticks(
                 range(p.n_x),
                 [f"x{i}: {plots.short(t, 30)}" for i, t in enumerate(p.prompts or range(p.n_x))],
-                fontsize=7.5,
+                fontsize=plots.fs(7.5),
             )
             ax.set_xticks(range(p.n_c), ["c0 (original)"] + [f"c{j}" for j in range(1, p.n_c)])
             ax.set_title(
-                "rho*(x'|x) for every prompt (rows) and candidate rewrite (columns)", fontsize=10
+                "rho*(x'|x) for every prompt (rows) and candidate rewrite (columns)",
+                fontsize=plots.fs(10),
             )
             ax.grid(False)
             fig.colorbar(self.heat, ax=ax, label="probability", shrink=0.8)
@@ -442,7 +447,7 @@ matplotlib.rcParams.setdefault("figure.max_open_warning", 50)
 
 
 class SweepDashboard(_Dashboard):
-    """The λ sweep of the GENERATIVE prompter (notebook 06): a slider over the λ grid of prompters
+    """The λ sweep of the GENERATIVE prompter (notebook 08): a slider over the λ grid of prompters
     refitted from one shared sample bank, with their measured mean reward (95% CI), total and
     within-prompt variance, and KL to ``rho_sft``, as in notebook 01's dashboard, plus example
     rewrites of the prompter at the current λ.
@@ -510,7 +515,7 @@ class SweepDashboard(_Dashboard):
         ax_v.plot(xs, s["variance"], "o-", color="k", label="total")
         ax_v.plot(xs, s["var_within"], "o--", color=plots.COLORS["noise"], label="within prompt")
         ax_v.set(ylabel="variance (reward units²)", title="reward variance")
-        ax_v.legend(fontsize=9)
+        ax_v.legend(fontsize=plots.fs(9))
         kl = s["kl"] if "kl" in s else np.full(len(s), np.nan)
         ax_kl.plot(xs, kl, "o-", color=plots.COLORS["kl"])
         ax_kl.set(ylabel="KL (nats)", title="KL(rho_θ ‖ rho_sft), measured")
