@@ -42,8 +42,9 @@ register(
     Exercise(
         "04.1",
         "On the teaching instance at λ = 0.1 the implicit reward λ·log(rho*/rho_sft) differs from "
-        "R(x, x') by a constant on each prompt (on rho_sft's support). Derive the constant and "
-        "compute it for every prompt. Answer: an array of 4 numbers.",
+        "R(x, x') by a constant on each prompt (on rho_sft's support). Derive the constant "
+        "implicit − R from the closed form and compute it for every prompt (not by reading off "
+        "the gap array). Answer: an array of 4 numbers.",
         "rho* = rho_sft·exp(R/λ)/Z(x), so λ log(rho*/rho_sft) = R − λ log Z(x); "
         "apl.exact.discrete.log_partition(rho_sft, R, lam) gives log Z.",
         _sol_04_1,
@@ -56,8 +57,8 @@ register(
         "on preference weights W[x,i,j] (how often rewrite i was preferred to j; here the expected "
         "counts of apl.exact.dpo.preference_table). The checker draws random instances, builds W "
         "from a reward R you never see, and checks that your fit recovers rho* ∝ rho_sft·exp(R/λ).",
-        "Per prompt the loss is a logistic regression in the differences λ(θ_i − θ_j): gradient "
-        "descent on θ (start at 0) with the gradient −λ Σ_j (W_ij (1−σ(d_ij)) − W_ji σ(d_ji)) "
+        "Per prompt the loss is a logistic regression in the differences d_ij = λ(θ_i − θ_j): gradient "
+        "descent on θ (start at 0) with the gradient −λ Σ_j (W_ij (1−σ(d_ij)) − W_ji (1−σ(d_ji))) "
         "works; several thousand full-batch steps, or scipy.optimize.minimize. Keep θ = −inf "
         "(rho = 0) where rho_sft = 0.",
         verify=_verify_04_2,

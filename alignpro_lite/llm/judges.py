@@ -1,7 +1,7 @@
 """Gold judges: how the evaluation scores answers, with functions that are NOT the training reward.
 
 A method trained on a reward ``r`` can raise ``r`` without getting better at what ``r`` stands
-for (notebook 07's over-optimisation). So the preregistered evaluation (``runs/PREREGISTRATION.md``)
+for (notebook 06's over-optimisation). So the preregistered evaluation (``runs/PREREGISTRATION.md``)
 also scores every answer with a *gold judge* fixed before any test number was seen, and reports
 win rates under it. Every gold judge is a different function from the task's training reward
 (:func:`alignpro_lite.llm.rewards.get_reward`) and none of them is the 135M model itself:
