@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import time
@@ -152,3 +153,35 @@ def test_release_runs_and_every_check_fails(student_dir, path, monkeypatch, tmp_
     keys = {k for k in EXERCISES if k.startswith(path.name[:2] + ".")}
     assert set(results) == keys, "every check of the notebook ran in the release"
     assert not any(results.values()), f"a check passed on the unanswered release: {results}"
+
+
+def test_the_source_notebooks_work_in_an_nbgrader_course(tmp_path):
+    """docs/INSTRUCTOR.md's claim: copy the notebooks to source/<assignment>/ and run
+    ``nbgrader generate_assignment``; nbgrader validates the cell metadata and strips the same
+    solutions (a markdown solution cell must also be a grade cell, for example)."""
+    course = tmp_path / "course"
+    (course / "source" / "week1").mkdir(parents=True)
+    for path in NOTEBOOKS:
+        (course / "source" / "week1" / path.name).write_bytes(path.read_bytes())
+    (course / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        'c.CourseDirectory.course_id = "alignpro"\n'
+        f'c.ClearSolutions.code_stub = {{"python": "{release.CODE_STUB}"}}\n'
+    )
+    bin_dir = str(Path(sys.executable).parent)  # nbgrader calls alembic from the same environment
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    proc = subprocess.run(
+        [str(Path(bin_dir) / "nbgrader"), "generate_assignment", "week1", "--force"],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    released = sorted((course / "release" / "week1").glob("*.ipynb"))
+    assert [p.name for p in released] == [p.name for p in NOTEBOOKS]
+    for src, out in zip(NOTEBOOKS, released):
+        a, b = nbformat.read(src, as_version=4), nbformat.read(out, as_version=4)
+        assert "BEGIN SOLUTION" not in "\n".join(c.source for c in b.cells)
+        assert release.leftovers(a, b) == []
