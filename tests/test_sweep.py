@@ -65,3 +65,18 @@ def test_sweep_metrics_refuses_a_negative_variance():
     V[1, 2] = -1.0
     with pytest.raises(ValueError, match="V .*>= 0"):
         sweep_metrics(rho_sft, R, 0.1, V)
+
+
+def test_choice_variance_survives_a_large_reward_offset():
+    """Var_rho R is computed from centred values: adding 1e8 to every reward changes nothing."""
+    import numpy as np
+
+    from alignpro_lite.exact.problems import random_problem
+    from alignpro_lite.exact.sweep import sweep_metrics
+
+    p = random_problem(4, 5, 3, seed=3, zero_candidates=0.3)
+    lams = np.geomspace(1e-2, 10, 7)
+    base = sweep_metrics(p.rho_sft, p.R, lams, p.V, p.P)
+    shifted = sweep_metrics(p.rho_sft, p.R + 1e8, lams, p.V, p.P)
+    assert np.allclose(shifted["choice"], base["choice"], rtol=1e-6, atol=1e-12)
+    assert (base["choice"] > 1e-4).any()  # the comparison is not between zeros

@@ -114,8 +114,9 @@ def sweep_metrics(
 
     reward = np.einsum("lxc,xc->lx", rho, R)
     noise = np.einsum("lxc,xc->lx", rho, V)
-    second = np.einsum("lxc,xc->lx", rho, R * R)
-    choice = np.maximum(second - reward**2, 0.0)
+    # Var_rho R from the centred values (E[R²] − E[R]² loses every digit when R has a large offset)
+    centred = delta[None] - np.einsum("lxc,xc->lx", rho, delta)[..., None]  # (L, n_x, n_c)
+    choice = np.einsum("lxc,lxc->lx", rho, np.where(support, centred, 0.0) ** 2)
     # KL(rho*||rho_sft) = E_rho[log rho - log rho_sft] = E_rho[z] - log_norm (exact on the support)
     kl = np.maximum(np.einsum("lxc,lxc->lx", rho, z) - log_norm, 0.0)
     lam2 = lam[:, None]
