@@ -14,17 +14,15 @@ Solutions live in the source notebooks, the way nbgrader expects them (docs/INST
 Every cell with a solution carries nbgrader's cell metadata (``"solution": true``), so the
 same notebooks also work with ``nbgrader generate_assignment`` in a course folder. This script
 runs nbgrader's own preprocessors (``ClearSolutions``, ``ClearOutput``) on each notebook, checks
-that no solution text is left, and writes the release atomically as a set (a temporary folder
-renamed into place).
+that no solution text is left, and writes the release atomically as a set (staged beside the
+output folder and swapped in; other files there are kept).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -96,31 +94,38 @@ def leftovers(source_nb, student_nb) -> list[str]:
 
 
 def build(out: Path, source: Path = ROOT / "notebooks") -> list[Path]:
-    """Write the student release of every ``NN_*.ipynb`` in ``source`` into ``out``."""
+    """Write the student release of every ``NN_*.ipynb`` in ``source`` into ``out``.
+
+    The set is staged beside ``out`` and swapped in (``alignpro_lite.atomic.staged_dir``): other
+    files already in ``out`` are kept, an interrupted build leaves ``out`` untouched. ``out``
+    may not be the repository, the source folder, or a folder that contains either.
+    """
+    from alignpro_lite.atomic import staged_dir
+
+    source = Path(source)
     paths = sorted(source.glob("[0-9][0-9]_*.ipynb"))
     if not paths:
         raise ValueError(
             f"no notebooks NN_*.ipynb in {source}; pass --source the notebooks folder."
         )
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".student-", dir=out.parent))
-    try:
-        for path in paths:
-            src = nbformat.read(path, as_version=4)
-            student = strip_solutions(nbformat.read(path, as_version=4))
-            left = leftovers(src, student)
-            if left:
-                raise ValueError(f"{path.name}: solution text survived the release: {left[:3]}")
+    target = Path(os.path.abspath(out))
+    for protected in (ROOT, source.resolve()):
+        if target == protected or target in protected.parents:
+            raise ValueError(
+                f"--out {str(out)!r} is or contains {protected}; the release would overwrite the "
+                "source notebooks. Give a separate folder, e.g. --out build/student."
+            )
+    students = [(path, strip_solutions(nbformat.read(path, as_version=4))) for path in paths]
+    for path, student in students:
+        left = leftovers(nbformat.read(path, as_version=4), student)
+        if left:
+            raise ValueError(f"{path.name}: solution text survived the release: {left[:3]}")
+    names = [p.name for p in paths] + ["README.md"]
+    with staged_dir(out, flag="--out", owned=names) as tmp:
+        for path, student in students:
             nbformat.write(student, tmp / path.name)
         (tmp / "README.md").write_text(README)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return [out / p.name for p in paths]
+    return [target / p.name for p in paths]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import alignpro_lite as apl
 from alignpro_lite.exact import dpo
+from alignpro_lite.exact.dpo import fit_dpo, preference_table, sample_preferences
 
 SETTINGS = settings(max_examples=25, deadline=None)
 
@@ -210,7 +211,7 @@ def test_fit_dpo_on_bt_labels_recovers_rho_star_at_lam(prob, lam):
     W = dpo.preference_table(prob.rho_sft, prob.R, temp=1.0)
     rho = dpo.fit_dpo(prob.rho_sft, W, lam)
     star = apl.optimal_prompter(prob.rho_sft, prob.R, lam)
-    assert apl.total_variation(rho, star).max() < 1e-9  # the brief asks < 1e-4
+    assert apl.total_variation(rho, star).max() < 1e-9  # exact to round-off
     assert (rho[prob.rho_sft == 0] == 0).all()
     np.testing.assert_allclose(rho.sum(axis=1), 1.0, atol=1e-12)
 
@@ -302,3 +303,39 @@ def test_fit_dpo_is_exact_for_reward_gaps_up_to_30_temperatures(seed):
         rho = dpo.fit_dpo(prob.rho_sft, W, lam)
         star = apl.optimal_prompter(prob.rho_sft, R, lam)
         assert apl.total_variation(rho, star).max() < 1e-10
+
+
+def test_groups_never_compared_keep_their_rho_sft_mass():
+    """The loss is blind to the split between groups of candidates never compared with each
+    other; the fit keeps rho_sft's split (a review found it did not)."""
+    rho_sft = np.array([[0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.2, 0.5]])
+    W = np.zeros((2, 4, 4))
+    W[0, 0, 1], W[0, 1, 0], W[0, 2, 3], W[0, 3, 2] = 3.0, 1.0, 1.0, 2.0  # {0,1} and {2,3}
+    W[1, 0, 1], W[1, 1, 0], W[1, 1, 2], W[1, 2, 1] = 1.0, 2.0, 2.0, 1.0  # candidate 3 in no pair
+    rho = fit_dpo(rho_sft, W, 0.5)
+    assert np.isclose(rho[0, :2].sum(), 0.3) and np.isclose(rho[0, 2:].sum(), 0.7)
+    assert np.isclose(rho[1, 3], 0.5)
+    assert np.isclose(rho[0, 0] / rho[0, 1], (0.1 / 0.2) * 3.0 ** (1 / 0.5))  # within a group: DPO
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, float("nan"), float("inf"), "3", None, True])
+def test_counts_and_steps_are_checked(bad):
+    rho_sft = np.array([[0.5, 0.5]])
+    R = np.array([[0.0, 1.0]])
+    with pytest.raises(ValueError, match="n_pairs"):
+        sample_preferences(rho_sft, R, bad, seed=0)
+    with pytest.raises(ValueError, match="steps"):
+        fit_dpo(rho_sft, preference_table(rho_sft, R), 1.0, steps=bad)
+
+
+@pytest.mark.parametrize("bad", [None, 1.5, "0", True])
+def test_seed_must_be_an_integer(bad):
+    with pytest.raises(ValueError, match="seed"):
+        sample_preferences(np.array([[0.5, 0.5]]), np.array([[0.0, 1.0]]), 10, seed=bad)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1e-3, float("nan"), float("inf"), "x", None])
+def test_tol_is_checked(bad):
+    rho_sft = np.array([[0.5, 0.5]])
+    with pytest.raises(ValueError, match="tol"):
+        fit_dpo(rho_sft, preference_table(rho_sft, np.array([[0.0, 1.0]])), 1.0, tol=bad)

@@ -185,3 +185,21 @@ def test_the_source_notebooks_work_in_an_nbgrader_course(tmp_path):
         a, b = nbformat.read(src, as_version=4), nbformat.read(out, as_version=4)
         assert "BEGIN SOLUTION" not in "\n".join(c.source for c in b.cells)
         assert release.leftovers(a, b) == []
+
+
+@pytest.mark.parametrize("where", ["root", "source", "root_parent"])
+def test_the_release_never_overwrites_the_sources(where, tmp_path):
+    target = {"root": ROOT, "source": ROOT / "notebooks", "root_parent": ROOT.parent}[where]
+    before = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    with pytest.raises(ValueError, match="overwrite the source notebooks"):
+        release.build(target)
+    assert sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb")) == before
+
+
+def test_other_files_in_the_output_folder_are_kept(tmp_path):
+    out = tmp_path / "build"
+    (out / "replicate").mkdir(parents=True)
+    (out / "replicate" / "precious.txt").write_text("two hours of work")
+    release.build(out)
+    assert (out / "replicate" / "precious.txt").read_text() == "two hours of work"
+    assert (out / "01_closed_form.ipynb").exists()

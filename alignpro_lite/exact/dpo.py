@@ -36,6 +36,7 @@ from alignpro_lite.exact.validate import (
     check_distribution,
     check_finite,
     check_shape,
+    positive_int,
     positive_scalar,
 )
 
@@ -145,9 +146,9 @@ def sample_preferences(rho_sft, R, n_pairs: int, seed: int, temp: float = 1.0) -
     The whole array is a function of ``seed``.
     """
     rho_sft, R, temp = _check_table_args(rho_sft, R, temp)
-    if isinstance(n_pairs, bool) or int(n_pairs) != n_pairs or n_pairs < 1:
-        raise ValueError(f"n_pairs must be a positive integer, got {n_pairs!r}.")
-    n_pairs = int(n_pairs)
+    n_pairs = positive_int(n_pairs, "n_pairs", "pairs drawn per prompt")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer (the pairs are a function of it), got {seed!r}.")
     rng = np.random.default_rng(seed)
     n_x, n_c = rho_sft.shape
     counts = np.zeros((n_x, n_c, n_c))
@@ -257,9 +258,13 @@ def fit_dpo(rho_sft, W, lam, steps: int = 100, tol: float = 1e-12) -> np.ndarray
     ``RuntimeWarning`` names the prompts.
     """
     _, rho_sft, W, lam = _check_dpo_args(None, rho_sft, W, lam, need_pairs=False)
-    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}.")
-    tol = positive_scalar(tol, "tol")
+    steps = positive_int(steps, "steps", "Newton steps")
+    try:
+        tol = float(tol)
+    except (TypeError, ValueError):
+        tol = float("nan")
+    if isinstance(tol, bool) or not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a finite number > 0 (reward units), got {tol!r}.")
     no_optimum = _prompts_without_optimum(W)
     n_x, n_c = rho_sft.shape
     phi = np.zeros((n_x, n_c))
@@ -306,7 +311,27 @@ def fit_dpo(rho_sft, W, lam, steps: int = 100, tol: float = 1e-12) -> np.ndarray
         logits = np.log(rho_sft) + phi / lam
     logits -= logits.max(axis=1, keepdims=True)
     rho = np.exp(logits)
-    return rho / rho.sum(axis=1, keepdims=True)
+    rho /= rho.sum(axis=1, keepdims=True)
+    return _keep_group_masses(rho, rho_sft, W)
+
+
+def _keep_group_masses(rho, rho_sft, W):
+    """Rescale each group of candidates never compared with the rest (a weakly connected part
+    of the comparison graph; a candidate in no pair is its own group) to its ``rho_sft`` mass:
+    the DPO loss is blind to how mass is split between such groups."""
+    from scipy.sparse.csgraph import connected_components
+
+    rho = rho.copy()
+    for x in range(rho.shape[0]):
+        n_groups, label = connected_components(W[x] + W[x].T > 0, directed=False)
+        if n_groups == 1:
+            continue
+        for g in range(n_groups):
+            members = label == g
+            mass = rho[x, members].sum()
+            if mass > 0:
+                rho[x, members] *= rho_sft[x, members].sum() / mass
+    return rho
 
 
 def _prompts_without_optimum(W) -> list[int]:

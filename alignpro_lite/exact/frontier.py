@@ -41,6 +41,7 @@ from alignpro_lite.exact.validate import (
     check_finite,
     check_shape,
     default_P,
+    positive_int,
 )
 
 __all__ = [
@@ -113,9 +114,7 @@ def rlhf_frontier(pi_ref, r, betas, P=None):
 
 # --------------------------------------------------------------------------- best-of-n
 def _check_n(n, name: str = "n") -> int:
-    if isinstance(n, (bool, np.bool_)) or not np.isscalar(n) or int(n) != n or n < 1:
-        raise ValueError(f"{name} must be a positive integer (samples per prompt), got {n!r}.")
-    return int(n)
+    return positive_int(n, name, "samples per prompt")
 
 
 def best_of_n_policy(pi_ref, r, n: int) -> np.ndarray:

@@ -115,6 +115,24 @@ def positive_scalar(value, name: str = "lam") -> float:
     return float(arr)
 
 
+def positive_int(value, name: str, what: str = "a count") -> int:
+    """One integer >= 1 (a sample count, a number of steps) as a Python int; ``ValueError`` naming
+    ``name`` for anything else (bools, NaN, ±inf, fractions, strings, None)."""
+    try:
+        ok = (
+            not isinstance(value, (bool, np.bool_))
+            and np.isscalar(value)
+            and bool(np.isfinite(value))
+            and int(value) == value
+            and value >= 1
+        )
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a positive integer ({what}), got {value!r}.")
+    return int(value)
+
+
 def default_P(P, n_x: int) -> np.ndarray:
     """Prompt distribution ``P`` (default uniform over ``n_x`` prompts), validated."""
     if P is None:

@@ -7,7 +7,7 @@ import numpy as np
 from alignpro_lite.exercises.registry import Exercise, register
 
 
-def _sol_03_1():
+def _sol_05_1():
     from alignpro_lite.llm.tables import load_task_table
 
     tab = load_task_table("kindness", "train")
@@ -17,7 +17,7 @@ def _sol_03_1():
     return np.array([r.mean(), r.std(ddof=1) / np.sqrt(r.size)])
 
 
-def _sol_03_2():
+def _sol_05_2():
     from alignpro_lite.llm.tables import load_task_table
 
     tab = load_task_table("kindness", "train")
@@ -35,7 +35,7 @@ register(
         "np.array([R_hat, se]).",
         "Find the sample with the first prompt_id and c == 1; R_hat = mean of its rewards, "
         "se = sample standard deviation (ddof=1) / sqrt(n).",
-        _sol_03_1,
+        _sol_05_1,
     ),
     Exercise(
         "05.2",
@@ -43,6 +43,6 @@ register(
         "mostly (probability > 0.5) to the 'bad' rewrite? Answer: one number in [0, 1].",
         "tab.kinds[i][j] == 'bad' marks the bad rewrite; sum rho* over it per prompt, compare "
         "with 0.5, weight by P.",
-        _sol_03_2,
+        _sol_05_2,
     ),
 )

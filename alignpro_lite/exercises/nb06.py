@@ -10,7 +10,7 @@ import numpy as np
 from alignpro_lite.exercises.registry import Exercise, register
 
 
-def _sol_04_1():
+def _sol_06_1():
     from alignpro_lite.learn.reward_model import load_preferences, load_reward_model
 
     test = load_preferences("kindness").split("test")
@@ -19,14 +19,14 @@ def _sol_04_1():
     return float(np.mean(rm.score_embeddings(e_x, e_w) > rm.score_embeddings(e_x, e_l)))
 
 
-def _sol_04_2():
+def _sol_06_2():
     from alignpro_lite.learn.reward_model import load_preferences
 
     test = load_preferences("kindness").split("test")
     return float(1.0 - test.pairs["flipped"].mean())
 
 
-def _sol_04_3():
+def _sol_06_3():
     from alignpro_lite.learn.overopt import answer_tables, cross_fit_scores
     from alignpro_lite.learn.reward_model import load_preferences
 
@@ -43,7 +43,7 @@ register(
         "count how often s(x, y_w) > s(x, y_l). Answer: one number (a fraction).",
         "test_pairs.pair_embeddings() gives (e_x, e_w, e_l); compare "
         "shipped.score_embeddings(e_x, e_w) with shipped.score_embeddings(e_x, e_l); np.mean.",
-        _sol_04_1,
+        _sol_06_1,
         rtol=1e-9,
     ),
     Exercise(
@@ -53,7 +53,7 @@ register(
         "Answer: one number (a fraction).",
         "The gold order disagrees with the recorded label exactly on the flipped pairs: "
         "test_pairs.pairs['flipped'].",
-        _sol_04_2,
+        _sol_06_2,
         rtol=1e-9,
     ),
     Exercise(
@@ -64,7 +64,7 @@ register(
         "value R_gold? (That is where λ → 0 gives up gold reward.) Answer: an integer.",
         "t = overopt.answer_tables(data, scores); compare t.R_proxy.argmax(1) with "
         "t.R_gold.argmax(1).",
-        _sol_04_3,
+        _sol_06_3,
         rtol=0.0,
         atol=0.0,
     ),

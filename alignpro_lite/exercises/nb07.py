@@ -11,7 +11,7 @@ def _runs():
     return repo_root() / "runs"
 
 
-def _sol_05_1():
+def _sol_07_1():
     import torch
 
     from alignpro_lite.learn.train import rloo_advantages
@@ -20,7 +20,7 @@ def _sol_05_1():
     return rloo_advantages(s).numpy()[0]
 
 
-def _sol_05_2():
+def _sol_07_2():
     import numpy as np
 
     from alignpro_lite.exact.distill import effective_sample_size, snis_weights
@@ -40,7 +40,7 @@ register(
         "s = [0.2, 0.5, 0.8, 0.1]. Compute A_i = s_i - mean of the OTHER three, without "
         "apl.learn.train.rloo_advantages. Answer: an array of 4 numbers (they sum to 0).",
         "Baseline of sample i: (s.sum() - s[i]) / (k - 1).",
-        _sol_05_1,
+        _sol_07_1,
     ),
     Exercise(
         "07.2",
@@ -53,7 +53,7 @@ register(
         "followed by the ESS.",
         "Subtract the maximum of R/λ before exponentiating (R/λ can exceed 700 for small λ). "
         "np.append(w, 1 / (w**2).sum()).",
-        _sol_05_2,
+        _sol_07_2,
         rtol=1e-6,
     ),
 )

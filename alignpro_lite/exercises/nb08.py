@@ -25,12 +25,12 @@ def _prompt_means(task: str):
     return s.groupby(["method", "prompt_id"])["reward"].mean().unstack("method")
 
 
-def _sol_06_1():
+def _sol_08_1():
     k = _prompt_means("kindness").mean()
     return (k["Align-Pro"] - k["NoFT"]) / (k["RLHF"] - k["NoFT"])
 
 
-def _sol_06_2():
+def _sol_08_2():
     from scipy import stats
 
     s = _samples()
@@ -39,7 +39,7 @@ def _sol_06_2():
     return float(stats.t.ppf(0.975, len(pm) - 1) * pm.std(ddof=1) / np.sqrt(len(pm)))
 
 
-def _sol_06_3():
+def _sol_08_3():
     from scipy import stats
 
     m = _prompt_means("kindness")
@@ -53,7 +53,7 @@ register(
         "runs/report/samples.csv. Answer: one number.",
         "(J_AP - J_NoFT) / (J_RLHF - J_NoFT) with J the mean over prompts of each prompt's mean "
         "'reward' (every method answers every prompt equally often, so it is also the plain mean).",
-        _sol_06_1,
+        _sol_08_1,
         rtol=1e-9,
     ),
     Exercise(
@@ -62,7 +62,7 @@ register(
         "per-prompt mean rewards (one per test prompt). Answer: one number.",
         "Average the samples of each prompt first; then t_{0.975, n-1} * sd(ddof=1) / sqrt(n) "
         "(scipy.stats.t.ppf).",
-        _sol_06_2,
+        _sol_08_2,
         rtol=1e-9,
     ),
     Exercise(
@@ -71,7 +71,7 @@ register(
         "mean rewards (both methods answered each prompt with the same random streams). "
         "Compare it with what two unpaired intervals would suggest. Answer: one number.",
         "Per method, average each prompt's samples; then scipy.stats.ttest_rel(rlhf, noft).",
-        _sol_06_3,
+        _sol_08_3,
         rtol=1e-9,
     ),
 )

@@ -454,7 +454,9 @@ def plot_reachable_simplex(ax, problem, x: int = 0, lams=None, betas=None, title
     for spine in ax.spines.values():
         spine.set_visible(False)
     ax.set_xlim(-0.15, 1.15)
-    ax.set_ylim(-0.2, math.sqrt(3) / 2 + 0.12 + 0.015 * fs(9))  # room for the top corner's two lines
+    ax.set_ylim(
+        -0.2, math.sqrt(3) / 2 + 0.12 + 0.015 * fs(9)
+    )  # room for the top corner's two lines
     prompt = problem.prompts[x] if problem.prompts else f"prompt {x}"
     ax.set_title(title or f"x{x}: {short(prompt, 50)}", fontsize=fs(10))
     ax.legend(fontsize=fs(8), loc="upper left", bbox_to_anchor=(1.0, 1.0))
