@@ -1,6 +1,12 @@
 """Shared fixtures: the embedded SmolLM2 is loaded once for the whole test session."""
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run (no example database): a fresh clone
+# passes or fails the same way every time. A test's own @settings only adds to this.
+settings.register_profile("alignpro", derandomize=True, database=None, deadline=None)
+settings.load_profile("alignpro")
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
