@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import instances
 
 import alignpro_lite as apl
 from alignpro_lite.exact import discrete
@@ -12,21 +13,6 @@ SETTINGS = settings(max_examples=60, deadline=None)
 
 
 # --------------------------------------------------------------------------- strategies
-@st.composite
-def instances(draw, zero_candidates=True):
-    """A random tabular problem drawn through a seed (fast, covers sizes and sparsity)."""
-    n_x = draw(st.integers(1, 6))
-    n_c = draw(st.integers(1, 7))
-    n_y = draw(st.integers(1, 6))
-    seed = draw(st.integers(0, 2**31 - 1))
-    conc = draw(st.sampled_from([0.1, 0.5, 1.0, 5.0]))
-    scale = draw(st.sampled_from([1.0, 10.0, 1e3]))
-    zero = draw(st.sampled_from([0.0, 0.4])) if zero_candidates else 0.0
-    return apl.random_problem(
-        n_x, n_c, n_y, seed=seed, concentration=conc, reward_scale=scale, zero_candidates=zero
-    )
-
-
 lams = st.floats(1e-3, 1e3)
 
 

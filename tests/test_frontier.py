@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import instances as shared_instances
 
 import alignpro_lite as apl
 from alignpro_lite.exact import frontier as fr
@@ -13,15 +14,8 @@ from alignpro_lite.exact import frontier as fr
 SETTINGS = settings(max_examples=25, deadline=None)
 
 
-@st.composite
-def instances(draw):
-    n_x = draw(st.integers(1, 5))
-    n_c = draw(st.integers(1, 6))
-    n_y = draw(st.integers(1, 6))
-    seed = draw(st.integers(0, 2**31 - 1))
-    conc = draw(st.sampled_from([0.3, 1.0, 5.0]))
-    zero = draw(st.sampled_from([0.0, 0.4]))
-    return apl.random_problem(n_x, n_c, n_y, seed=seed, concentration=conc, zero_candidates=zero)
+def instances():
+    return shared_instances(max_x=5, max_c=6, concentrations=(0.3, 1.0, 5.0), scales=(1.0,))
 
 
 LAMS = np.geomspace(1e-2, 1e2, 25)

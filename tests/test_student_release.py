@@ -8,22 +8,19 @@ notebooks run (tests/test_notebooks.py).
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+from notebook_runner import run_fast
 
 from alignpro_lite.exercises import EXERCISES
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-TIMEOUT = {"default": 300, "07": 400, "08": 400}
 
 
 def _load_release():
@@ -126,31 +123,11 @@ def test_a_marked_solution_is_removed(tmp_path):
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_release_runs_and_every_check_fails(student_dir, path, monkeypatch, tmp_path):
-    log = tmp_path / "exercises.jsonl"
-    monkeypatch.setenv("ALIGNPRO_EXERCISE_LOG", str(log))
-    monkeypatch.setenv("ALIGNPRO_FAST", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    monkeypatch.setenv("MPLBACKEND", "agg")
-    nb = nbformat.read(student_dir / path.name, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=TIMEOUT.get(path.name[:2], TIMEOUT["default"]),
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},  # run beside the source notebooks
+    # run beside the source notebooks (the same working folder a student's copy would have)
+    errors, results, keys = run_fast(
+        student_dir / path.name, path.parent, monkeypatch, tmp_path, label="student "
     )
-    t0 = time.time()
-    client.execute()
-    print(f"student {path.name}: {time.time() - t0:.1f} s")
-    errors = [
-        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
-    ]
     assert not errors
-    results = {}
-    for line in log.read_text().splitlines() if log.exists() else []:
-        rec = json.loads(line)
-        results[rec["key"]] = rec["passed"]
-    keys = {k for k in EXERCISES if k.startswith(path.name[:2] + ".")}
     assert set(results) == keys, "every check of the notebook ran in the release"
     assert not any(results.values()), f"a check passed on the unanswered release: {results}"
 

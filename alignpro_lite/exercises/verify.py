@@ -63,3 +63,15 @@ def central_difference(f: Callable[[float], np.ndarray], lam: float, rel: float 
     """``(f(λ+h) − f(λ−h)) / 2h`` with ``h = rel·λ``."""
     h = rel * lam
     return (np.asarray(f(lam + h)) - np.asarray(f(lam - h))) / (2 * h)
+
+
+def check_lam_derivative(student: Callable, quantity: Callable, what: str, seed: int):
+    """Compare ``student(rho_sft, R, lam) -> (n_x,)`` with the central difference in λ of
+    ``quantity(rho_sft, R, lam)`` on random instances, λ log-uniform in [0.05, 3.2]."""
+
+    def truth(rho_sft, R, lam):
+        return central_difference(lambda lam_: quantity(rho_sft, R, lam_), lam)
+
+    rng = np.random.default_rng(seed)
+    cases = [(p.rho_sft, p.R, float(10 ** rng.uniform(-1.3, 0.5))) for p in random_instances()]
+    return compare(student, truth, cases, lambda rho_sft, R, lam: (R.shape[0],), what)
