@@ -18,7 +18,7 @@ export HF_HUB_OFFLINE       ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONHASHSEED       ?= 0
 
-.PHONY: student setup lab test test-fast test-browser-repeat lint format browser screenshot bench replicate clean help
+.PHONY: student setup lab test test-fast test-browser-repeat lint format browser screenshot figures bench replicate clean help
 
 help:
 	@sed -n '1,8p' Makefile
@@ -86,6 +86,10 @@ test-browser-repeat: setup browser
 
 screenshot: setup browser
 	$(BIN)/python scripts/screenshot.py --out docs/img
+
+# The static figures of notebook 02 shown in the README (no browser).
+figures: setup
+	$(BIN)/python scripts/figures.py --out docs/img
 
 # The capstone (notebooks 07-08) in resumable stages: rerun the same command to resume.
 # The shipped runs/ were made with OUT=runs; the default writes a fresh copy beside them.

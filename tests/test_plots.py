@@ -245,3 +245,17 @@ def test_plot_reachable_simplex_needs_three_responses(style, problem):
         plots.plot_reachable_simplex(ax, table)
     with pytest.raises(ValueError, match="prompt index"):
         plots.plot_reachable_simplex(ax, rc.three_response_problem(), x=1)
+
+
+def test_the_readme_figures_script_writes_both_figures(tmp_path):
+    """scripts/figures.py (make figures) draws notebook 02's frontier and hull for the README."""
+    import importlib.util
+
+    from alignpro_lite.config import repo_root
+
+    spec = importlib.util.spec_from_file_location("figures", repo_root() / "scripts" / "figures.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--out", str(tmp_path)]) == 0
+    for name in ("frontier.png", "reachable.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
