@@ -418,18 +418,24 @@ def cmd_report(args) -> int:
         tables = write_report(
             args.run_dirs, args.out, n_samples=args.n_samples, progress=not args.no_progress,
         )  # fmt: skip
+    _print_report(
+        tables, ["task", "method", "n_prompts", "mean", "ci_low", "ci_high", "var_within", "gold"]
+    )
+    print(f"wrote {Path(args.out)}")
+    return 0
+
+
+def _print_report(tables: dict, cols: list[str]) -> None:
+    """The summary table (``cols`` that exist) and, when defined, the gap-closed table."""
     import pandas as pd
 
     with pd.option_context("display.width", 160, "display.max_columns", 20):
-        cols = ["task", "method", "n_prompts", "mean", "ci_low", "ci_high", "var_within", "gold"]
         summary = tables["summary"]
         print(summary[[c for c in cols if c in summary]].round(3).to_string(index=False))
         if not tables["gap"].empty:
             gap = tables["gap"][["task", "gap_closed", "gap_ci_low", "gap_ci_high",
                                  "rlhf_beats_noft", "ap_beats_noft", "ap_lower_var_within"]]  # fmt: skip
             print(gap.round(3).to_string(index=False))
-    print(f"wrote {Path(args.out)}")
-    return 0
 
 
 def cmd_replicate(args) -> int:
@@ -465,16 +471,9 @@ def cmd_replicate(args) -> int:
         return 0
     with threads(args.threads):
         tables = replicate(args.out, cfg, device=args.device, progress=not args.no_progress)
-    import pandas as pd
-
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        cols = ["task", "method", "mean", "ci_low", "ci_high", "var_within", "copy_rate"]
-        s = tables["summary"]
-        print(s[[c for c in cols if c in s]].round(3).to_string(index=False))
-        if not tables["gap"].empty:
-            gap = tables["gap"][["task", "gap_closed", "gap_ci_low", "gap_ci_high",
-                                 "rlhf_beats_noft", "ap_beats_noft", "ap_lower_var_within"]]  # fmt: skip
-            print(gap.round(3).to_string(index=False))
+    _print_report(
+        tables, ["task", "method", "mean", "ci_low", "ci_high", "var_within", "copy_rate"]
+    )
     print(f"wrote {Path(args.out) / 'report'}")
     return 0
 
