@@ -454,6 +454,8 @@ def cmd_replicate(args) -> int:
     if args.tasks:
         kw["tasks"] = tuple(args.tasks)
     kw["seed"] = args.seed
+    kw["fit"] = args.fit
+    kw["lam_rule"] = args.lam_rule
     try:
         cfg = ReplicateConfig(**kw)
     except ValueError as err:
@@ -476,6 +478,49 @@ def cmd_replicate(args) -> int:
     )
     print(f"wrote {Path(args.out) / 'report'}")
     return 0
+
+
+def cmd_lam_sweep(args) -> int:
+    from alignpro_lite.config import fast_mode, threads
+    from alignpro_lite.experiment.lam_sweep import FAST_SWEEP, SweepConfig, lam_sweep
+
+    kw = dict(FAST_SWEEP) if (args.fast or fast_mode()) else {}
+    if kw:
+        print("lam-sweep: the toy --fast settings (2 λ, 2 steps, 2 test prompts)")
+    kw["task"] = args.task
+    if args.factors:
+        kw["factors"] = tuple(args.factors)
+    try:
+        cfg = SweepConfig(**kw)
+    except ValueError as err:
+        raise CLIError(str(err)) from None
+    check_out(args.out)
+    with threads(args.threads):
+        tables = lam_sweep(args.runs, args.out, cfg, device=args.device,
+                           progress=not args.no_progress)  # fmt: skip
+    cols = ["lam", "factor", "ess_mean", "kl", "kl_low", "kl_high", "reward", "reward_low",
+            "reward_high", "adapter_l2_from_sft", "seconds_fit"]  # fmt: skip
+    with pd_options():
+        print(tables["sweep"][cols].round(4).to_string(index=False))
+    print(f"wrote {Path(args.out) / 'report'}")
+    return 0
+
+
+def pd_options():
+    import pandas as pd
+
+    return pd.option_context("display.width", 200, "display.max_columns", 20)
+
+
+def factor_value(text: str) -> float:
+    """A λ factor: a number > 0 or 'inf'."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (or 'inf')") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be > 0 (or 'inf')")
+    return v
 
 
 def register_experiment(sub) -> None:
@@ -585,7 +630,8 @@ def register_experiment(sub) -> None:
         "evaluation, report",
         description="Replicate the capstone: train rho_sft, draw the sample bank (rewrites, the "
         "frozen model's answers, RLHF responses) on the train prompts, fit the prompter and the "
-        "RLHF model by weighted maximum likelihood at the preregistered λ and β (and a λ grid), "
+        "RLHF model from it (noise-contrastive alignment; --fit wmle: round 1's weighted MLE) at "
+        "the preregistered λ and β (and a λ grid), "
         "evaluate every method on the test prompts (paired, 8 answers per prompt) and write "
         "OUT/report. About two hours on a 2-core CPU (--estimate prints the stages); rerun the same command to resume.",
     )
@@ -597,6 +643,12 @@ def register_experiment(sub) -> None:
     rc.add_argument("--tasks", nargs="+", choices=TASKS, default=None, help="tasks (default: all)")
     rc.add_argument("--seed", type=SEED, default=0, help="training seed (preregistered: 0, 1, 2)")
     rc.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    rc.add_argument("--fit", choices=("nca", "wmle"), default="nca",
+                    help="route (b)'s fit: noise-contrastive alignment (default) or round 1's "
+                    "weighted MLE (the shipped runs/ were made with --fit wmle --lam-rule headroom)")  # fmt: skip
+    rc.add_argument("--lam-rule", choices=("noise-aware", "headroom"), default="noise-aware",
+                    help="λ from data/headroom/weights.csv raised to 2 x the median SE of R̂ "
+                    "(default), or the headroom value alone (round 1)")  # fmt: skip
     rc.add_argument(
         "--fast",
         action="store_true",
@@ -608,6 +660,28 @@ def register_experiment(sub) -> None:
     rc.add_argument("--threads", type=int_range(1), default=None)
     rc.add_argument("--no-progress", action="store_true")
     rc.set_defaults(func=cmd_replicate)
+
+    ls = sub.add_parser(
+        "lam-sweep",
+        help="the λ sweep of the generative prompter: NCA refits of one bank, test KL and reward",
+        description="Refit the prompter by noise-contrastive alignment from a replication's "
+        "sample bank at λ = factor x the preregistered λ (default factors 0.25 1 4 16 64 inf), "
+        "evaluate each on the test prompts (per-token KL to rho_sft and reward, prompt-clustered "
+        "CIs) and write OUT/report/sweep.csv and sweep.png. About 6 min per λ on a 2-core CPU; "
+        "each fit and evaluation is a resumable unit: rerun the same command to resume.",
+    )
+    ls.add_argument("--runs", default="runs",
+                    help="the replication to refit from (replicate.json, sft/, bank/; default runs)")  # fmt: skip
+    ls.add_argument("--task", default="kindness", choices=TASKS)
+    ls.add_argument("--out", default="build/lam-sweep",
+                    help="output folder (default build/lam-sweep; the shipped one is runs/lam-sweep)")  # fmt: skip
+    ls.add_argument("--factors", nargs="+", type=factor_value, default=None,
+                    help="λ / λ0 for each refit, e.g. 0.25 1 4 16 64 inf")  # fmt: skip
+    ls.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    ls.add_argument("--fast", action="store_true", help="tiny settings: checks the pipeline")
+    ls.add_argument("--threads", type=int_range(1), default=None)
+    ls.add_argument("--no-progress", action="store_true")
+    ls.set_defaults(func=cmd_lam_sweep)
 
 
 # --------------------------------------------------------------------------- main

@@ -7,6 +7,8 @@ the real embedded SmolLM2 through the whole Align-Pro environment.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -267,3 +269,37 @@ def test_merged_lora_samples_identically_and_restores_the_base_exactly(tiny, kin
     with pytest.raises(ValueError, match="no LoRA adapter"):
         with lora.merged(model, "nope"):
             pass
+
+
+@pytest.mark.slow
+def test_smollm_nca_gradient_at_rho_sft_is_zero_at_uniform_weights(smollm):
+    """On the real model and the shipped kindness bank: at θ = rho_sft the NCA gradient of a
+    batch is exactly 0 when the weights are uniform (λ = ∞), and not 0 at the preregistered λ."""
+    from alignpro_lite.config import repo_root
+    from alignpro_lite.experiment.replicate import ReplicateConfig, fit_rows, preregistered_weights
+    from alignpro_lite.learn import bank as B
+    from alignpro_lite.learn.distill import fit_nca, prompt_weights
+
+    runs = repo_root() / "runs"
+    model, tok = smollm
+    model = lora.load_lora(model, runs / "sft", "sft_nca_test")
+    rows = fit_rows(ReplicateConfig(), "align-pro", B.load_bank(runs / "bank" / "kindness"), tok)
+    keep = np.flatnonzero(np.isin(rows["groups"], [0, 1]))  # two prompts, all 12 rows each
+    P, C, groups = [rows["P"][i] for i in keep], [rows["C"][i] for i in keep], rows["groups"][keep]
+    lam0 = preregistered_weights("kindness")[0]
+    for lam in (math.inf, lam0):
+        model = lora.add_lora(model, "nca_test", lora.LoRASpec(r=8))
+        lora.copy_lora(model, "sft_nca_test", "nca_test")
+        w, _ = prompt_weights(groups, rows["R"][keep], lam)
+        fit = fit_nca(model, "nca_test", P, C, w, groups=groups, ref_adapter="sft_nca_test",
+                      steps=1, prompts_per_step=2, pad_id=tok.pad_token_id, progress=False)  # fmt: skip
+        g = float(fit.curve["grad_norm"].iloc[1])
+        moved = max(
+            float((p - lora.lora_params(model, "sft_nca_test")[n.replace(".nca_test.", ".sft_nca_test.")]).abs().max())
+            for n, p in lora.lora_params(model, "nca_test").items()
+        )  # fmt: skip
+        if math.isinf(lam):
+            assert g == 0 and moved == 0
+        else:
+            assert g > 1 and moved > 0
+        model.delete_adapter("nca_test")

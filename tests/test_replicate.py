@@ -223,3 +223,102 @@ def test_the_shipped_replication_is_whole_and_at_scale():
     for _, f in main.iterrows():  # the preregistered λ and β, nothing else
         lam, beta = preregistered_weights(f["task"])
         assert f["weight"] == pytest.approx(lam if f["method"] == "align-pro" else beta)
+
+
+# --------------------------------------------------------------------------- NCA
+def _nca_setup(lm, ref: str | None, seed: int = 0):
+    from alignpro_lite.llm import lora
+
+    model, tok = lm
+    torch.manual_seed(seed)
+    name = f"n_fit_{ref}_{seed}"
+    model = lora.add_lora(model, name, lora.LoRASpec(r=4))
+    if ref is not None:
+        if ref not in model.peft_config:
+            model = lora.add_lora(model, ref, lora.LoRASpec(r=4))
+            with torch.no_grad():  # a trained-looking reference
+                for p in lora.lora_params(model, ref).values():
+                    p.add_(0.2 * torch.randn(p.shape, generator=torch.Generator().manual_seed(3)))
+        lora.copy_lora(model, ref, name)
+    P = tok(["please tell me a good", "a kind word"], add_special_tokens=False)["input_ids"]
+    words = ("cat", "dog", "bird")
+    C = [tok(w, add_special_tokens=False)["input_ids"] for w in words]
+    rows_P = [P[0]] * 3 + [P[1]] * 3
+    rows_C = C + C
+    return model, tok, name, rows_P, rows_C, [0, 0, 0, 1, 1, 1]
+
+
+@pytest.mark.parametrize("ref", ["n_ref", None])
+def test_fit_nca_at_uniform_weights_returns_its_start_bit_for_bit(lm, ref):
+    """λ = ∞: every row's gradient coefficient is (1/N - w)/2 = 0 at the start, in floating point,
+    so even a large learning rate leaves the adapter exactly where it began (for the prompter,
+    a copy of rho_sft's adapter; for RLHF, a fresh LoRA against the adapters-disabled pi_ref)."""
+    from alignpro_lite.learn.distill import fit_nca
+    from alignpro_lite.llm import lora
+
+    model, tok, name, P, C, groups = _nca_setup(lm, ref)
+    start = {n: p.detach().clone() for n, p in lora.lora_params(model, name).items()}
+    fit = fit_nca(model, name, P, C, np.ones(6), groups=groups, ref_adapter=ref, steps=4,
+                  prompts_per_step=2, lr=0.5, pad_id=tok.pad_token_id, progress=False)  # fmt: skip
+    for n, p in lora.lora_params(model, name).items():
+        assert torch.equal(p, start[n]), n
+    assert (fit.curve["grad_norm"].iloc[1:] == 0).all()
+    assert (fit.f == 0).all() and (fit.f_star == 0).all()
+
+
+def test_fit_nca_lowers_its_own_loss_toward_log_n_w(lm):
+    from alignpro_lite.learn.distill import fit_nca, group_rows
+
+    model, tok, name, P, C, groups = _nca_setup(lm, "n_ref", seed=1)
+    w = np.array([0.05, 0.9, 0.05, 0.2, 0.2, 0.6])
+    fit = fit_nca(model, name, P, C, w, groups=groups, ref_adapter="n_ref", steps=8,
+                  prompts_per_step=2, lr=0.05, pad_id=tok.pad_token_id, progress=False)  # fmt: skip
+    g = group_rows(groups)
+    assert fit.loss(w, g) < fit.loss(w, g, final=False) - 0.05  # the fit lowers its own loss
+    np.testing.assert_allclose(fit.f_star, np.log(3 * w))
+    assert fit.f[1] > fit.f[0] and fit.f[1] > fit.f[2]  # the heavy row gained on the light ones
+    assert np.corrcoef(fit.f, fit.f_star)[0, 1] > 0.5
+
+
+def test_fit_nca_refuses_bad_input(lm):
+    from alignpro_lite.learn.distill import fit_nca
+
+    model, tok, name, P, C, groups = _nca_setup(lm, "n_ref", seed=2)
+    with pytest.raises(ValueError, match="weights"):
+        fit_nca(model, name, P, C, np.zeros(6), groups=groups, progress=False)
+    with pytest.raises(ValueError, match="adapter 'nope'"):
+        fit_nca(model, "nope", P, C, np.ones(6), groups=groups, progress=False)
+    with pytest.raises(ValueError, match="reference adapter"):
+        fit_nca(model, name, P, C, np.ones(6), groups=groups, ref_adapter="nope", progress=False)
+    with pytest.raises(ValueError, match="lr"):
+        fit_nca(model, name, P, C, np.ones(6), groups=groups, lr=0.0, progress=False)
+    with pytest.raises(ValueError, match="steps"):
+        fit_nca(model, name, P, C, np.ones(6), groups=groups, steps=0, progress=False)
+
+
+def test_lam_sweep_fast_refits_and_measures_kl(replicated, tmp_path):
+    """The λ sweep on the tiny replication: the λ = ∞ refit IS rho_sft (adapter unchanged, test
+    KL exactly 0); every unit is reused on a rerun; the report set is complete."""
+    from alignpro_lite.experiment.lam_sweep import REPORT_FILES, fast_sweep_config, lam_sweep
+
+    out, _, _, (model, tok) = replicated
+    cfg = fast_sweep_config(factors=(1.0, 16.0, math.inf))
+    tables = lam_sweep(out, tmp_path / "sweep", cfg, model=model, tok=tok, progress=False)
+    for name in REPORT_FILES:
+        assert (tmp_path / "sweep" / "report" / name).is_file(), name
+    t = tables["sweep"]
+    assert list(t["factor"]) == [1.0, 16.0, math.inf]
+    inf = t[np.isinf(t["lam"])].iloc[0]
+    assert inf["adapter_maxabs_from_sft"] == 0 and inf["kl"] == 0 and inf["kl_high"] == 0
+    assert (tables["samples"]["kl_tok"] >= 0).all()
+    for col in ("kl_low", "kl_high", "reward_low", "reward_high", "slope", "loss_train"):
+        assert col in t
+    stamp = {p: p.stat().st_mtime_ns for p in (tmp_path / "sweep" / "fits").rglob("*.safetensors")}
+    again = lam_sweep(out, tmp_path / "sweep", cfg, model=model, tok=tok, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in stamp} == stamp  # resumed: nothing refitted
+    pd.testing.assert_frame_equal(again["sweep"], tables["sweep"])
+    with pytest.raises(ValueError, match="other settings"):
+        lam_sweep(out, tmp_path / "sweep", fast_sweep_config(factors=(1.0, 16.0, math.inf), lr=0.5),
+                  model=model, tok=tok, progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="no replication"):
+        lam_sweep(tmp_path / "nothing", tmp_path / "s2", cfg, model=model, tok=tok, progress=False)

@@ -82,6 +82,7 @@ def eval_samples(
     prompts: list | None = None,
     log_ratio: bool = False,
     ref_adapter: str | None = None,
+    kl_tok: bool = False,
 ) -> pd.DataFrame:
     """One row per (prompt, sample) of ``method`` on ``task``'s ``split`` prompts, paired.
 
@@ -96,7 +97,9 @@ def eval_samples(
     refusal, copy, preservation`` and, with ``log_ratio=True``, ``log_ratio``: the sampled
     action's ``log rho_θ(a|x) - log rho_ref(a|x)`` at ``temperature`` (the rewrite for a prompter,
     the answer for RLHF; ``ref_adapter`` names the reference, ``None`` = adapters disabled), whose
-    mean over the rows estimates ``KL(rho_θ ‖ rho_ref)``; 0 for NoFT.
+    mean over the rows estimates ``KL(rho_θ ‖ rho_ref)``; 0 for NoFT. With ``kl_tok=True``,
+    ``kl_tok``: the exact per-token KL summed along the sampled action
+    (:func:`alignpro_lite.llm.kl.token_kl`; same mean, far smaller variance, never negative).
     """
     from alignpro_lite.llm.judges import gold_judge
     from alignpro_lite.llm.rewards import get_reward, is_refusal
@@ -147,6 +150,11 @@ def eval_samples(
         if method != "noft":
             extra["log_ratio"] = _log_ratio(model, tok, method, xs, n, acts, adapter, ref_adapter,
                                             temperature)  # fmt: skip
+    if kl_tok:
+        extra["kl_tok"] = np.zeros(len(flat_x))
+        if method != "noft":
+            extra["kl_tok"] = _kl_tok(model, tok, method, xs, n, acts, adapter, ref_adapter,
+                                      temperature)  # fmt: skip
     return pd.DataFrame(
         {
             "task": task,
@@ -182,6 +190,18 @@ def _log_ratio(model, tok, method, xs, n, acts, adapter, ref_adapter, temperatur
             with lora.use_adapter(model, name):
                 out.append(token_logprobs(model, P, acts, temperature=temperature, pad_id=pad))
     return (out[0] - out[1]).double().cpu().numpy()
+
+
+def _kl_tok(model, tok, method, xs, n, acts, adapter, ref_adapter, temperature) -> np.ndarray:
+    """Per-token KL of the sampled actions to the reference, prompt-major ``(len(xs)*n,)``."""
+    from alignpro_lite.llm.kl import token_kl
+    from alignpro_lite.llm.lm import chat_format
+
+    system = G.REWRITE_SYSTEM if method == "align-pro" else None
+    p_ids = tok([chat_format(tok, x, system) for x in xs], add_special_tokens=False)["input_ids"]
+    P = [p_ids[i] for i in range(len(xs)) for _ in range(n)]
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    return token_kl(model, P, acts, adapter, ref_adapter, temperature=temperature, pad_id=pad)
 
 
 def summary_table(

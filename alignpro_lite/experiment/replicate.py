@@ -48,7 +48,8 @@ from alignpro_lite.experiment.evaluate import (
 )
 from alignpro_lite.learn import bank as B
 from alignpro_lite.learn import generative as G
-from alignpro_lite.learn.distill import fit_weighted, prompt_weights
+from alignpro_lite.learn.distill import fit_nca, fit_weighted, group_rows, prompt_weights
+from alignpro_lite.learn.monitor import kl_monitor
 from alignpro_lite.llm import lora
 from alignpro_lite.llm.frozen import PI_F_DECODING
 from alignpro_lite.llm.lm import EMBEDDED, chat_format
@@ -66,6 +67,11 @@ __all__ = [
 ]
 
 CONFIG_FILE = "replicate.json"
+FITS = ("nca", "wmle")
+"""Route (b)'s fit: noise-contrastive alignment (round 2) or round 1's weighted MLE."""
+LAM_RULES = ("noise-aware", "headroom")
+"""λ from ``data/headroom/weights.csv`` raised to the bank's noise floor (``2 × median se`` of
+R̂, :func:`alignpro_lite.exact.nca.noise_floor`), or the headroom value alone (round 1)."""
 SFT_LABEL = "SFT prompter (λ=∞)"
 BON_LABEL = "Best-of-n"
 REPORT_FILES = (
@@ -103,6 +109,12 @@ class ReplicateConfig:
     fit_steps: int = 40
     fit_batch: int = 16
     fit_lr: float = 2e-3
+    fit: str = "nca"
+    nca_steps: int = 24
+    nca_prompts_per_step: int = 1
+    nca_lr: float = 2e-4
+    nca_momentum: float = 0.9
+    lam_rule: str = "noise-aware"
     mu: float = 1.0
     tau: float = 0.6
     sweep_tasks: tuple[str, ...] = ("kindness",)
@@ -125,10 +137,14 @@ class ReplicateConfig:
         for f in self.sweep_factors:
             if not (f > 0 and math.isfinite(f)):
                 raise ValueError(f"sweep factors must be finite and > 0, got {f!r}.")
+        if self.fit not in FITS:
+            raise ValueError(f"fit must be one of {FITS}, got {self.fit!r}.")
+        if self.lam_rule not in LAM_RULES:
+            raise ValueError(f"lam_rule must be one of {LAM_RULES}, got {self.lam_rule!r}.")
         if self.n_samples < 2 or self.bon_pool < self.n_samples:
             raise ValueError("need n_samples >= 2 and bon_pool >= n_samples.")
         for name in ("sft_steps", "fit_steps", "fit_batch", "n_sweep_samples", "route_a_steps",
-                     "route_a_batch"):  # fmt: skip
+                     "route_a_batch", "nca_steps", "nca_prompts_per_step"):  # fmt: skip
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}.")
@@ -145,7 +161,9 @@ class ReplicateConfig:
 
     @classmethod
     def from_json(cls, d: dict) -> ReplicateConfig:
-        kw = {}
+        """The config saved in ``d``; one saved before round 2 (no ``fit`` key) was fitted by
+        weighted MLE with λ from the headroom rule alone."""
+        kw = {} if "fit" in d else {"fit": "wmle", "lam_rule": "headroom"}
         for f in fields(cls):
             if f.name in d:
                 v = d[f.name]
@@ -155,7 +173,7 @@ class ReplicateConfig:
 
 FAST = dict(n_prompts=3, n_test_prompts=3, n_rewrites=2, n_heldout=1, n_answers=2, n_responses=3,
             rewrite_tokens=8, answer_tokens=8, sft_steps=2, fit_steps=2, fit_batch=2,
-            sweep_factors=(4.0,), n_samples=2, n_sweep_samples=2, bon_pool=3, route_a_steps=1,
+            sweep_factors=(4.0,), nca_steps=2, n_samples=2, n_sweep_samples=2, bon_pool=3, route_a_steps=1,
             route_a_batch=2, route_a_k=2)  # fmt: skip
 """The settings of ``ALIGNPRO_FAST=1`` / ``--fast``: every stage runs, on 3 prompts, in about a minute."""
 
@@ -169,6 +187,19 @@ def preregistered_weights(task: str) -> tuple[float, float]:
     if task not in w.index:
         raise ValueError(f"{path} has no row for task {task!r}; run scripts/headroom.py.")
     return float(w.loc[task, "lam"]), float(w.loc[task, "beta"])
+
+
+def fit_weights(cfg: ReplicateConfig, task: str, bank: dict) -> tuple[float, float]:
+    """``(λ, β)`` the fits of ``task`` use: :func:`preregistered_weights`, with λ raised to the
+    bank's noise floor ``2 × median se(R̂)`` of the fit rewrites when ``cfg.lam_rule`` is
+    ``"noise-aware"`` (below it the weights ``exp(R̂/λ)`` follow the noise of ``R̂``)."""
+    from alignpro_lite.exact.nca import noise_aware_lam
+
+    lam, beta = preregistered_weights(task)
+    if cfg.lam_rule == "noise-aware":
+        v = B.rewrite_values(bank, cfg.mu, cfg.tau)
+        lam = noise_aware_lam(lam, v.loc[~v["heldout"], "se"].to_numpy())
+    return lam, beta
 
 
 # --------------------------------------------------------------------------- the time estimate
@@ -246,7 +277,7 @@ def _stage_sft(cfg: ReplicateConfig, out: Path, model, tok, progress: bool):
     return model
 
 
-def _fit_rows(cfg: ReplicateConfig, kind: str, bank: dict, tok) -> dict:
+def fit_rows(cfg: ReplicateConfig, kind: str, bank: dict, tok) -> dict:
     """The rows a fit learns from: prompt ids, target ids, R̂, reference log-probs, groups."""
     if kind == "align-pro":
         df = B.rewrite_values(bank, cfg.mu, cfg.tau)
@@ -300,8 +331,8 @@ def _stage_fit(cfg, out_dir: Path, kind: str, task: str, weight: float, rows: di
     info_path = out_dir / "fit.json"
     if _adapter_ready(out_dir / "adapter") and info_path.is_file():
         info = json.loads(info_path.read_text(encoding="utf-8"))
-        same = (info.get("weight") == weight and info.get("config") == cfg.to_json()
-                and info.get("start") == start)  # fmt: skip
+        same = (info.get("weight") == weight and info.get("start") == start
+                and ReplicateConfig.from_json(info.get("config", {})) == cfg)  # fmt: skip
         if not same:
             raise ValueError(
                 f"{out_dir} holds a fit made with other settings, weight or start; delete it "
@@ -316,20 +347,36 @@ def _stage_fit(cfg, out_dir: Path, kind: str, task: str, weight: float, rows: di
     if kind == "align-pro":
         lora.copy_lora(model, "sft", adapter)  # the fit starts at rho_sft
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    curve = fit_weighted(model, adapter, rows["P"], rows["C"], w, temperature=cfg.temperature,
-                         groups=rows["groups"], per_prompt=min(4, cfg.fit_batch),
-                         steps=cfg.fit_steps, batch_size=cfg.fit_batch, lr=cfg.fit_lr,
-                         seed=cfg.seed, pad_id=pad,
-                         monitor=_monitor(model, tok, rows, adapter, cfg.temperature),
-                         monitor_every=max(1, cfg.fit_steps // 4), progress=progress,
-                         desc=f"fit {kind} {task} {'λ' if kind == 'align-pro' else 'β'}={weight:.3g}")  # fmt: skip
+    extra: dict = {}
+    if cfg.fit == "nca":
+        ap = kind == "align-pro"
+        xs = list(dict.fromkeys(rows["df"]["x"]))[:6]
+        mon = kl_monitor(model, tok, xs, adapter, "sft" if ap else None,
+                         system=G.REWRITE_SYSTEM if ap else None,
+                         max_new_tokens=cfg.rewrite_tokens if ap else cfg.answer_tokens,
+                         temperature=cfg.temperature, pad_id=pad)  # fmt: skip
+        fit = fit_nca(model, adapter, rows["P"], rows["C"], w, groups=rows["groups"],
+                      ref_adapter="sft" if ap else None, temperature=cfg.temperature,
+                      steps=cfg.nca_steps, prompts_per_step=cfg.nca_prompts_per_step,
+                      lr=cfg.nca_lr, momentum=cfg.nca_momentum, seed=cfg.seed, pad_id=pad,
+                      monitor=mon, monitor_every=max(1, cfg.nca_steps // 3), progress=progress,
+                      desc=f"NCA fit {kind} {task} {'λ' if ap else 'β'}={weight:.3g}")  # fmt: skip
+        curve = fit.curve
+        groups = group_rows(rows["groups"])
+        extra = {
+            "loss_train_0": fit.loss(w, groups, final=False),
+            "loss_train": fit.loss(w, groups),
+        }
+    else:
+        curve = _fit_wmle(cfg, model, tok, adapter, rows, w, kind, task, weight, pad, progress)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     lora.save_lora(model, adapter, tmp / "adapter")
     curve.to_csv(tmp / "curve.csv", index=False)
-    info = {"method": kind, "task": task, "weight": weight, "route": "b (weighted MLE on the bank)",
+    route = "b (NCA on the bank)" if cfg.fit == "nca" else "b (weighted MLE on the bank)"
+    info = {"method": kind, "task": task, "weight": weight, "route": route,
             "rows": len(w), "rollouts": int(rows["df"].shape[0] * (cfg.n_answers if kind == "align-pro" else 1)),
             "ess_mean": float(ess.mean()), "ess_median": float(np.median(ess)), "start": start,
-            "seconds": round(time.perf_counter() - t0, 1), "config": cfg.to_json()}  # fmt: skip
+            "seconds": round(time.perf_counter() - t0, 1), **extra, "config": cfg.to_json()}  # fmt: skip
     (tmp / "fit.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
     if out_dir.exists():
         import shutil
@@ -339,10 +386,21 @@ def _stage_fit(cfg, out_dir: Path, kind: str, task: str, weight: float, rows: di
     return info
 
 
-def _route_a_config(cfg: ReplicateConfig, out: Path, task: str):
+def _fit_wmle(cfg, model, tok, adapter, rows, w, kind, task, weight, pad, progress) -> pd.DataFrame:
+    """Round 1's weighted-MLE fit (:func:`~alignpro_lite.learn.distill.fit_weighted`)."""
+    return fit_weighted(model, adapter, rows["P"], rows["C"], w, temperature=cfg.temperature,
+                         groups=rows["groups"], per_prompt=min(4, cfg.fit_batch),
+                         steps=cfg.fit_steps, batch_size=cfg.fit_batch, lr=cfg.fit_lr,
+                         seed=cfg.seed, pad_id=pad,
+                         monitor=_monitor(model, tok, rows, adapter, cfg.temperature),
+                         monitor_every=max(1, cfg.fit_steps // 4), progress=progress,
+                         desc=f"fit {kind} {task} {'λ' if kind == 'align-pro' else 'β'}={weight:.3g}")  # fmt: skip
+
+
+def _route_a_config(cfg: ReplicateConfig, out: Path, task: str, lam: float | None = None):
     from alignpro_lite.experiment.runs import RunConfig
 
-    lam, _ = preregistered_weights(task)
+    lam = preregistered_weights(task)[0] if lam is None else lam
     return RunConfig(method="align-pro", task=task, lam=lam, steps=cfg.route_a_steps,
                      batch_size=cfg.route_a_batch, k=cfg.route_a_k, mu=cfg.mu, tau=cfg.tau,
                      rewrite_tokens=cfg.rewrite_tokens, answer_tokens=cfg.answer_tokens,
@@ -350,13 +408,14 @@ def _route_a_config(cfg: ReplicateConfig, out: Path, task: str):
                      seed=cfg.seed, model=cfg.model, checkpoint_every=4)  # fmt: skip
 
 
-def _stage_route_a(cfg: ReplicateConfig, out: Path, task: str, model, tok, progress: bool):
+def _stage_route_a(cfg: ReplicateConfig, out: Path, task: str, model, tok, progress: bool,
+                   lam: float | None = None):  # fmt: skip
     """Route (a): RLOO policy gradient (:func:`~alignpro_lite.experiment.runs.train_run`),
     checkpointed and resumable, into ``OUT/route-a-{task}/``."""
     from alignpro_lite.experiment.runs import ADAPTER_DIR, read_run, train_run
 
     folder = out / f"route-a-{task}"
-    cfg_a = _route_a_config(cfg, out, task)
+    cfg_a = _route_a_config(cfg, out, task, lam)
     if _adapter_ready(folder / ADAPTER_DIR):
         if replace(read_run(folder), sft_adapter=None) != replace(cfg_a, sft_adapter=None):
             raise ValueError(
@@ -496,8 +555,9 @@ def replicate(
     t0 = time.perf_counter()
     fits = []
     jobs = []
+    used = {task: fit_weights(cfg, task, banks[task]) for task in cfg.tasks}  # the λ rule
     for task in cfg.tasks:
-        lam, beta = preregistered_weights(task)
+        lam, beta = used[task]
         jobs.append(("align-pro", task, lam, out / f"alignpro-{task}"))
         jobs.append(("rlhf", task, beta, out / f"rlhf-{task}"))
         if task in cfg.sweep_tasks:
@@ -509,7 +569,7 @@ def replicate(
     for kind, task, weight, folder in jobs:
         key = (kind, task)
         if key not in rows_cache:
-            rows_cache[key] = _fit_rows(cfg, kind, banks[task], tok)
+            rows_cache[key] = fit_rows(cfg, kind, banks[task], tok)
         start = adapter_digest(out / "sft") if kind == "align-pro" else None
         info = _stage_fit(cfg, folder, kind, task, weight, rows_cache[key], model, tok, progress,
                           start=start)  # fmt: skip
@@ -525,7 +585,7 @@ def replicate(
     t0 = time.perf_counter()
     for task in cfg.tasks:
         if task in cfg.route_a_tasks:
-            model = _stage_route_a(cfg, out, task, model, tok, progress)
+            model = _stage_route_a(cfg, out, task, model, tok, progress, lam=used[task][0])
     timings["route_a"] = time.perf_counter() - t0
 
     # 4. evaluation
@@ -533,7 +593,7 @@ def replicate(
     parts = []
     implicit = []
     for task in cfg.tasks:
-        lam, beta = preregistered_weights(task)
+        lam, beta = used[task]
         ps = load_task(task, "test")
         ps = ps if cfg.n_test_prompts is None else ps[: cfg.n_test_prompts]
         n = cfg.n_samples
@@ -575,11 +635,12 @@ def replicate(
     timings["evaluation"] = time.perf_counter() - t0
 
     # 5. report
-    tables = report_tables(samples, cfg, banks, out, folders=[f for *_, f in jobs])
+    tables = report_tables(samples, cfg, banks, out, folders=[f for *_, f in jobs], weights=used)
     tables["implicit"] = pd.concat(implicit, ignore_index=True)
     tables["fits"] = pd.DataFrame(fits)
     tables["examples"] = _examples(samples)
-    meta = {"config": cfg.to_json(), "machine": machine(), "threads": torch.get_num_threads(),
+    meta = {"config": cfg.to_json(), "weights_used": {t: list(v) for t, v in used.items()},
+            "machine": machine(), "threads": torch.get_num_threads(),
             "device": str(next(model.parameters()).device), "eval_seed": EVAL_SEED,
             "pi_F_decoding": PI_F_DECODING.kwargs(), "estimate_2core_s": est,
             "seconds_this_call": {k: round(v, 1) for k, v in timings.items()},
@@ -601,12 +662,14 @@ def _examples(samples: pd.DataFrame, per_method: int = 3) -> pd.DataFrame:
     )
 
 
-def ess_table(banks: dict, cfg: ReplicateConfig, lams=None) -> pd.DataFrame:
+def ess_table(
+    banks: dict, cfg: ReplicateConfig, lams=None, weights: dict | None = None
+) -> pd.DataFrame:
     """Per task and λ: the mean and median effective sample size of the SNIS weights over the
     fit rewrites, beside the median standard error of R̂ (λ below it: the weights follow noise)."""
     rows = []
     for task, bank in banks.items():
-        lam0, _ = preregistered_weights(task)
+        lam0 = (weights or {}).get(task, preregistered_weights(task))[0]
         df = B.rewrite_values(bank, cfg.mu, cfg.tau)
         df = df[~df["heldout"]]
         grid = lams if lams is not None else lam0 * np.array([1 / 16, 0.25, 1, 4, 16, 64])
@@ -619,12 +682,14 @@ def ess_table(banks: dict, cfg: ReplicateConfig, lams=None) -> pd.DataFrame:
 
 
 def report_tables(samples: pd.DataFrame, cfg: ReplicateConfig, banks: dict, out: Path,
-                  folders=None) -> dict:  # fmt: skip
-    """Every table of the replication's report from its samples, banks and fit ``folders``."""
+                  folders=None, weights: dict | None = None) -> dict:  # fmt: skip
+    """Every table of the replication's report from its samples, banks and fit ``folders``;
+    ``weights``: the ``(λ, β)`` each task was fitted with (default :func:`preregistered_weights`)."""
+    weights = weights or {}
     main = samples[~samples["method"].str.startswith("Align-Pro λ=")]
     base_rows = []
     for task in dict.fromkeys(main["task"]):
-        lam, _ = preregistered_weights(task)
+        lam = weights.get(task, preregistered_weights(task))[0]
         g = main[main["task"] == task]
         for method in (BON_LABEL, SFT_LABEL, "Align-Pro", "RLHF"):
             s = g[g["method"] == method]
@@ -675,7 +740,7 @@ def report_tables(samples: pd.DataFrame, cfg: ReplicateConfig, banks: dict, out:
         "lam_sweep": lam_sweep_table(samples),
         "baselines": pd.DataFrame(base_rows),
         "curves": pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(),
-        "ess": ess_table(banks, cfg),
+        "ess": ess_table(banks, cfg, weights=weights),
     }
 
 

@@ -630,6 +630,20 @@ def _full_logprobs(model, P, C, temperature, pad_id, device) -> torch.Tensor:
 
 def _prefix_logprobs(model, P, C, temperature, pad_id, device) -> torch.Tensor:
     """Each distinct prompt once, then the continuations on its KV cache: ``(B,)``."""
+    logp, cont, cmask = continuation_log_softmax(model, P, C, temperature, pad_id, device)
+    tok = logp.gather(-1, cont.unsqueeze(-1)).squeeze(-1)  # (B, Lc)
+    return (tok * cmask).sum(-1)
+
+
+def continuation_log_softmax(model, P, C, temperature, pad_id, device):
+    """The policy's whole next-token distribution along each continuation.
+
+    Returns ``(logp, cont, cmask)``: ``logp (B, Lc, V)`` with ``logp[b, t] = log softmax(logits /
+    T)`` before continuation token ``t`` of row ``b`` (each distinct prompt of ``P`` runs once,
+    the continuations on its KV cache), ``cont (B, Lc)`` the right-padded continuation ids and
+    ``cmask (B, Lc)`` which positions are real. :func:`token_logprobs` gathers ``cont`` from it;
+    :mod:`alignpro_lite.llm.kl` sums the exact per-token KL over the vocabulary.
+    """
     from transformers import DynamicCache
 
     keys = [tuple(p) for p in P]
@@ -664,6 +678,4 @@ def _prefix_logprobs(model, P, C, temperature, pad_id, device) -> torch.Tensor:
         use_cache=True,
     ).logits  # fmt: skip  (B, Lc, V): position j predicts continuation token j + 1
     logits = torch.cat([last[index].unsqueeze(1), logits[:, :-1]], dim=1)  # (B, Lc, V)
-    logp = torch.log_softmax(logits.float() / temperature, dim=-1)
-    tok = logp.gather(-1, cont.unsqueeze(-1)).squeeze(-1)  # (B, Lc)
-    return (tok * cmask).sum(-1)
+    return torch.log_softmax(logits.float() / temperature, dim=-1), cont, cmask

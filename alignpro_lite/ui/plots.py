@@ -517,6 +517,57 @@ def plot_lam_sweep(sweep: pd.DataFrame):
     return fig
 
 
+def plot_generative_sweep(sweep: pd.DataFrame, title: str = "", exact: pd.DataFrame | None = None):
+    """The λ sweep of the generative prompter (``alignpro-lite lam-sweep``'s ``sweep.csv``).
+
+    Left: per-token KL(rho_θ ‖ rho_sft) on the test prompts against λ (log-log, 95% CIs over
+    prompts; the λ = ∞ refit, KL = 0, drawn at the right edge). Right: mean reward against that
+    KL, with ``exact`` (columns ``kl``, ``reward``: e.g. the closed form over the candidate
+    tables) as a line beside it when given.
+    """
+    import matplotlib.pyplot as plt
+
+    s = sweep.sort_values("lam").reset_index(drop=True)
+    fin = s[np.isfinite(s["lam"])]
+    inf = s[~np.isfinite(s["lam"])]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    ax = axes[0]
+    floor = 1e-4
+    y = fin["kl"].clip(lower=floor)
+    ax.errorbar(fin["lam"], y, yerr=[y - fin["kl_low"].clip(lower=floor),
+                fin["kl_high"].clip(lower=floor) - y], marker="o", capsize=3,
+                label="per-token KL (95% CI)")  # fmt: skip
+    if "kl_log_ratio" in fin:
+        ax.plot(fin["lam"], fin["kl_log_ratio"].clip(lower=floor), ls=":", marker="x",
+                color="0.4", label="single-sample log-ratio (noisy)")  # fmt: skip
+    if not inf.empty:
+        x_inf = fin["lam"].max() * 4 if not fin.empty else 1.0
+        ax.plot([x_inf], [max(float(inf["kl"].iloc[0]), floor)], marker="s", color="C3", ls="",
+                label=f"λ = ∞ refit: KL = {float(inf['kl'].iloc[0]):.2g}")  # fmt: skip
+    ax.set(xscale="log", yscale="log", xlabel="λ (reward units per nat)",
+           ylabel="KL(rho_θ ‖ rho_sft) (nats)", title="the fit follows λ")  # fmt: skip
+    ax.legend(fontsize=fs(8))
+    ax = axes[1]
+    ax.errorbar(s["kl"], s["reward"], xerr=[s["kl"] - s["kl_low"], s["kl_high"] - s["kl"]],
+                yerr=[s["reward"] - s["reward_low"], s["reward_high"] - s["reward"]], marker="o",
+                capsize=3, ls="-", label="NCA refits (95% CIs)")  # fmt: skip
+    for _, r in s.iterrows():
+        lab = "λ=∞" if not np.isfinite(r["lam"]) else f"λ={r['lam']:.3g}"
+        ax.annotate(lab, (r["kl"], r["reward"]), textcoords="offset points", xytext=(5, 5),
+                    fontsize=fs(8))  # fmt: skip
+    if exact is not None and not exact.empty:
+        e = exact.sort_values("kl")
+        ax.plot(
+            e["kl"], e["reward"], color="k", lw=1, ls="--", label="exact rho*_λ (candidate tables)"
+        )
+    ax.set(xlabel="KL(rho_θ ‖ rho_sft) on the test prompts (nats)", ylabel="mean reward (reward units)",
+           title="reward bought per nat")  # fmt: skip
+    ax.legend(fontsize=fs(8))
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def plot_training(metrics: dict[str, pd.DataFrame]):
     """Reward and KL curves of several runs (``{label: metrics DataFrame}``)."""
     import matplotlib.pyplot as plt
@@ -633,10 +684,14 @@ def plot_paired(paired: pd.DataFrame, measure: str = "reward"):
 
 
 def plot_fit_curves(curves: pd.DataFrame):
-    """Learning curves of route (b) fits: the importance-sampling estimates, on the bank, of the
-    fitted policy's mean reward and of its KL to the reference, against the Adam step."""
+    """Learning curves of route (b) fits. NCA fits (a ``kl_tok`` column): the batch NCA loss and
+    the monitor's per-token KL to the reference against the SGD step. Round 1's weighted-MLE
+    fits: the importance-sampling estimates, on the bank, of the fitted policy's mean reward and
+    of its KL to the reference, against the Adam step."""
     import matplotlib.pyplot as plt
 
+    if "kl_tok" in curves:
+        return _plot_nca_curves(curves)
     c = curves.dropna(subset=["reward_is"])
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for (method, task, weight), g in c.groupby(["method", "task", "weight"], sort=False):
@@ -650,5 +705,33 @@ def plot_fit_curves(curves: pd.DataFrame):
                 title="reward of the fitted policy (IS on the bank)")  # fmt: skip
     axes[1].set(xlabel="fit step (Adam)", ylabel="estimated KL to the reference (nats)",
                 title="KL of the fitted policy (IS on the bank)")  # fmt: skip
+    axes[1].legend(fontsize=fs(8), loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def _plot_nca_curves(curves: pd.DataFrame):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    keys = [k for k in ("method", "task", "weight") if k in curves]
+    for key, g in curves.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        d = dict(zip(keys, key, strict=True))
+        rlhf = d.get("method") == "rlhf"
+        color = COLORS["RLHF"] if rlhf else COLORS["Align-Pro"]
+        ls = {"kindness": "-", "harmlessness": "--", "helpfulness": ":"}.get(d.get("task"), "-.")
+        w = d.get("weight", float("nan"))
+        label = (
+            f"{'RLHF' if rlhf else 'Align-Pro'} {d.get('task', '')} {'β' if rlhf else 'λ'}={w:.3g}"
+        )
+        b = g.dropna(subset=["loss"])
+        axes[0].plot(b["step"], b["loss"], color=color, ls=ls, alpha=0.8, label=label)
+        m = g.dropna(subset=["kl_tok"])
+        axes[1].plot(m["step"], m["kl_tok"], marker="o", color=color, ls=ls, label=label)
+    axes[0].set(xlabel="fit step (momentum SGD)", ylabel="NCA loss of the step's prompts",
+                title="NCA loss (2 log 2 ≈ 1.39 at the reference)")  # fmt: skip
+    axes[0].axhline(2 * math.log(2), color="k", lw=0.8, ls=":")
+    axes[1].set(xlabel="fit step (momentum SGD)", ylabel="per-token KL to the reference (nats)",
+                title="KL of the fitted policy (own samples, train prompts)")  # fmt: skip
     axes[1].legend(fontsize=fs(8), loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig

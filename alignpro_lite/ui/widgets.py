@@ -577,3 +577,124 @@ class SweepDashboard(_Dashboard):
 def sweep_dashboard(sweep, examples=None, **kwargs) -> SweepDashboard:
     """:class:`SweepDashboard` over the shipped λ sweep of the generative prompter."""
     return SweepDashboard(sweep, examples, **kwargs)
+
+
+# --------------------------------------------------------------------------- notebook 07
+def bank_weight_curves(groups, R_hat, lams) -> dict:
+    """What the bank's own weights ``w ∝ exp(R̂/λ)`` promise at each λ, averaged over prompts:
+    ``reward`` = ``E_w[R̂]``, ``ess`` = ``1/sum w²``, ``kl`` = ``KL(w ‖ uniform) = sum_j w_j log(N w_j)``
+    (the KL a perfect fit of the reweighted bank would have to ``rho_sft``'s empirical sample),
+    each ``(len(lams),)``. ``lams`` may hold ``inf`` (uniform weights: KL 0, ESS N)."""
+    from alignpro_lite.exact.distill import effective_sample_size, snis_weights
+
+    g = np.asarray(groups)
+    R = np.asarray(R_hat, dtype=float)
+    out = {k: np.zeros(len(lams)) for k in ("reward", "ess", "kl")}
+    keys = list(dict.fromkeys(g.tolist()))
+    for i, lam in enumerate(lams):
+        rs, es, ks = [], [], []
+        for k in keys:
+            r = R[g == k]
+            n = len(r)
+            w = np.full(n, 1.0 / n) if not np.isfinite(lam) else snis_weights(r, lam)
+            rs.append(float(w @ r))
+            es.append(float(effective_sample_size(w)))
+            pos = w > 0
+            ks.append(float(np.sum(w[pos] * np.log(n * w[pos]))))
+        out["reward"][i], out["ess"][i], out["kl"][i] = np.mean(rs), np.mean(es), np.mean(ks)
+    return out
+
+
+class BankWeightsDashboard(_Dashboard):
+    """Move λ over the bank's own weights (notebook 07): ``E_w[R̂]``, the ESS and
+    ``KL(w ‖ uniform)`` move smoothly, on a fine λ grid; beside them, the exact ``rho*_λ`` over the
+    candidate tables (``exact``: ``lam``, ``reward``, ``kl``) and the prompters refitted from the
+    bank and measured on the test prompts (``fitted``: a λ-sweep table with ``lam``, ``kl``,
+    ``kl_low``, ``kl_high``, ``reward``, ``reward_low``, ``reward_high``).
+
+    ``groups``/``R_hat``: the fit rows of the bank (a prompt id and ``R̂`` per rewrite);
+    ``noise_floor``: the λ below which the weights follow the noise of ``R̂`` (shaded).
+    """
+
+    def __init__(self, groups, R_hat, *, exact=None, fitted=None, noise_floor=None, lam=None,
+                 lams=None, interactive: bool = True):  # fmt: skip
+        self.grid = np.geomspace(1e-3, 1e2, 61) if lams is None else np.asarray(lams, float)
+        self.curves = bank_weight_curves(groups, R_hat, self.grid)
+        self.groups, self.R_hat = np.asarray(groups), np.asarray(R_hat, dtype=float)
+        self.n = int(np.median(np.unique(self.groups, return_counts=True)[1]))
+        self.exact, self.fitted, self.noise_floor = exact, fitted, noise_floor
+        self.lam = float(lam) if lam is not None else float(np.sqrt(self.grid[0] * self.grid[-1]))
+        if interactive:
+            import ipywidgets as W
+
+            self.slider = W.FloatLogSlider(value=self.lam, base=10,
+                                           min=np.log10(self.grid[0]), max=np.log10(self.grid[-1]),
+                                           step=0.02, description="λ", continuous_update=True,
+                                           readout_format=".3g", layout=W.Layout(width="520px"))  # fmt: skip
+            self.slider.add_class("apl-lam")
+            self.slider.observe(lambda ch: self.set_lam(ch["new"]), names="value")
+            self._build_widgets([self.slider], 1100)
+        self._draw_static()
+        self.set_lam(self.lam)
+
+    def _draw_static(self) -> None:
+        self.fig = _new_figure((11.0, 3.6))
+        ax_r, ax_e, ax_k = self.fig.subplots(1, 3)
+        x, c = self.grid, self.curves
+        ax_r.plot(x, c["reward"], color=plots.COLORS["reward"], label="E_w[R̂] (bank, train)")
+        ax_e.plot(x, c["ess"], color="k")
+        ax_k.plot(x, c["kl"], color=plots.COLORS["kl"], label="KL(w ‖ uniform) (bank)")
+        if self.exact is not None and len(self.exact):
+            e = self.exact.sort_values("lam")
+            ax_r.plot(e["lam"], e["reward"], "k--", lw=1, label="exact rho*_λ (candidate table)")
+            ax_k.plot(e["lam"], e["kl"], "k--", lw=1, label="exact rho*_λ (candidate table)")
+        if self.fitted is not None and len(self.fitted):
+            f = self.fitted[np.isfinite(self.fitted["lam"])]
+            f = f[(f["lam"] >= x[0]) & (f["lam"] <= x[-1])]
+            ax_r.errorbar(f["lam"], f["reward"], yerr=[f["reward"] - f["reward_low"],
+                          f["reward_high"] - f["reward"]], fmt="s", color=plots.COLORS["Align-Pro"],
+                          capsize=3, label="fitted prompter (test, 95% CI)")  # fmt: skip
+            ax_k.errorbar(f["lam"], f["kl"], yerr=[f["kl"] - f["kl_low"], f["kl_high"] - f["kl"]],
+                          fmt="s", color=plots.COLORS["Align-Pro"], capsize=3,
+                          label="fitted prompter (test, per-token KL)")  # fmt: skip
+        ax_r.set(ylabel="reward (reward units)", title="reward the weights promise")
+        ax_e.set(ylabel=f"ESS (of N = {self.n})", title="effective sample size")
+        ax_k.set(ylabel="KL (nats)", title="distance from rho_sft")
+        for ax in (ax_r, ax_e, ax_k):
+            ax.set_xscale("log")
+            ax.set_xlabel("λ (reward units per nat, log scale)")
+            if self.noise_floor is not None:
+                ax.axvspan(x[0], self.noise_floor, color="0.85", alpha=0.6, lw=0)
+        if self.noise_floor is not None:
+            ax_e.text(0.03, 0.97, "shaded: λ below 2 × the\nmedian SE of R̂ (noise)",
+                      transform=ax_e.transAxes, fontsize=plots.fs(8), va="top")  # fmt: skip
+        ax_r.legend(fontsize=plots.fs(7))
+        ax_k.legend(fontsize=plots.fs(7))
+        self.markers = []
+        for ax, col in ((ax_r, c["reward"]), (ax_e, c["ess"]), (ax_k, c["kl"])):
+            (m,) = ax.plot([x[0]], [col[0]], "o", ms=11, mfc="none", mec="#333", mew=2)
+            v = ax.axvline(x[0], color="#333", lw=1, alpha=0.5)
+            self.markers.append((m, v, ax))
+        self._freeze([a for m, v, _ in self.markers for a in (m, v)])
+
+    def set_lam(self, lam: float) -> None:
+        """Move to ``lam`` (any value in the grid's range; the slider does this)."""
+        t0 = time.perf_counter()
+        lam = float(np.clip(positive_scalar(lam, "lam"), self.grid[0], self.grid[-1]))
+        self.lam = lam
+        now = bank_weight_curves(self.groups, self.R_hat, [lam])
+        self.values = {k: float(v[0]) for k, v in now.items()}
+        for (m, v, _), k in zip(self.markers, ("reward", "ess", "kl"), strict=True):
+            m.set_data([lam], [self.values[k]])
+            v.set_xdata([lam, lam])
+        below = self.noise_floor is not None and lam < self.noise_floor
+        html = (f"λ = <b>{lam:.3g}</b> · E_w[R̂] <b>{self.values['reward']:.3f}</b> · "
+                f"ESS <b>{self.values['ess']:.2f}</b> of {self.n} · KL(w ‖ uniform) "
+                f"<b>{self.values['kl']:.3f}</b> nats"
+                + (" · <span style='color:#b00'>below the noise floor of R̂</span>" if below else ""))  # fmt: skip
+        self._publish(t0, html)
+
+
+def bank_dashboard(groups, R_hat, **kwargs) -> BankWeightsDashboard:
+    """:class:`BankWeightsDashboard` over a bank's fit rows."""
+    return BankWeightsDashboard(groups, R_hat, **kwargs)
