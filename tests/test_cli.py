@@ -285,3 +285,24 @@ def test_replicate_estimate_and_bad_arguments(tmp_path, capsys):
     f.write_text("precious")
     _one_line_exit_2(["replicate", "--out", str(f)], capsys, "--out")
     assert f.read_text() == "precious"
+
+
+def test_lam_sweep_bad_arguments_are_one_line_errors(tmp_path, capsys):
+    _one_line_exit_2(
+        ["lam-sweep", "--factors", "0", "--out", str(tmp_path / "o")], capsys, "--factors"
+    )
+    _one_line_exit_2(
+        ["lam-sweep", "--factors", "abc", "--out", str(tmp_path / "o")], capsys, "--factors"
+    )
+    _one_line_exit_2(
+        ["lam-sweep", "--task", "poetry", "--out", str(tmp_path / "o")], capsys, "--task"
+    )
+    _one_line_exit_2(
+        ["lam-sweep", "--runs", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")], capsys,
+        "no replication",
+    )  # fmt: skip
+    f = tmp_path / "f.csv"
+    f.write_text("precious")
+    _one_line_exit_2(["lam-sweep", "--out", str(f)], capsys, "--out")
+    assert f.read_text() == "precious"
+    _one_line_exit_2(["replicate", "--fit", "adam", "--out", str(tmp_path / "r")], capsys, "--fit")

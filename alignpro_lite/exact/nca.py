@@ -59,6 +59,9 @@ __all__ = [
     "mean_kl",
     "project_loglinear",
     "fit_loglinear",
+    "fit_loglinear_wmle",
+    "toy_bank",
+    "toy_rho_star",
 ]
 
 
@@ -233,3 +236,65 @@ def fit_loglinear(
             vel = momentum * vel + g
             theta = theta - lr * vel
     return theta
+
+
+def fit_loglinear_wmle(
+    rows, w, log_rho_sft, phi, *, steps: int = 40, batch: int = 16, per_prompt: int = 4,
+    lr: float = 0.2, seed: int = 0,
+) -> np.ndarray:  # fmt: skip
+    """Round 1's recipe on the log-linear prompter, for contrast: weighted MLE by Adam (gradient
+    clipped at norm 1) on ``batch`` rows per step, ``per_prompt`` rows of each drawn prompt
+    sampled ∝ ``w``. Its batch gradient ``-mean ∇ log rho_θ(a)`` is noise whose *expected* value
+    is 0 at uniform weights; Adam turns that noise into full-size steps, so the fit drifts away
+    from ``rho_sft`` by about the same distance at every λ. Returns ``theta``."""
+    rows = np.asarray(rows)
+    w = np.asarray(w, dtype=float)
+    phi = np.asarray(phi, dtype=float)
+    n_x, N = rows.shape
+    rng = np.random.default_rng(seed)
+    theta = np.zeros(phi.shape[-1])
+    m, v = np.zeros_like(theta), np.zeros_like(theta)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    k = max(1, batch // per_prompt)
+    for t in range(1, int(steps) + 1):
+        b = rng.integers(0, n_x, k)
+        j = np.stack([rng.choice(N, size=per_prompt, p=w[i] / w[i].sum()) for i in b])
+        p = loglinear_policy(theta, log_rho_sft[b], phi[b])
+        e_phi = np.einsum("bk,bkd->bd", p, phi[b])
+        g = -(phi[b[:, None], rows[b[:, None], j]] - e_phi[:, None, :]).mean(axis=(0, 1))
+        norm = np.linalg.norm(g)
+        g = g / max(1.0, norm)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        theta = theta - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+    return theta
+
+
+# --------------------------------------------------------------------------- a toy bank
+def toy_bank(seed: int = 0, n_x: int = 120, K: int = 30, d: int = 6, N: int = 12,
+             se: float = 0.2) -> dict:  # fmt: skip
+    """A log-linear prompter and a bank shaped like the kindness bank: ``n_x/2`` train + ``n_x/2``
+    test prompts, ``K`` candidates each with features ``phi (n_x, K, d)``, values ``R (n_x, K)``,
+    ``N`` rewrites of ``rho_sft`` per train prompt (``rows (n_x/2, N)``) with
+    ``R_hat = R + N(0, se²)``. Returns a dict of those arrays, ``log_rho_sft (n_x, K)`` and ``half``.
+    """
+    rng = np.random.default_rng(seed)
+    phi = rng.normal(size=(n_x, K, d))
+    logits = 1.5 * rng.normal(size=(n_x, K))
+    lrs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    R = 0.15 * phi @ rng.normal(size=d) + 0.1 * rng.normal(size=(n_x, K))
+    half = n_x // 2
+    rows = np.stack([rng.choice(K, size=N, p=np.exp(lrs[i])) for i in range(half)])
+    R_hat = R[np.arange(half)[:, None], rows] + se * rng.normal(size=(half, N))
+    return {"phi": phi, "log_rho_sft": lrs, "R": R, "rows": rows, "R_hat": R_hat, "half": half}
+
+
+def toy_rho_star(toy: dict, lam) -> np.ndarray:
+    """The closed form ``rho*_λ ∝ rho_sft exp(R/λ)`` of :func:`toy_bank` (``(n_x, K)``)."""
+    lam = _lam_or_inf(lam)
+    if np.isinf(lam):
+        return np.exp(toy["log_rho_sft"])
+    z = toy["log_rho_sft"] + toy["R"] / lam
+    z = z - z.max(-1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(-1, keepdims=True)

@@ -1,6 +1,7 @@
 """The paper's experiment at CPU scale (notebook 08): Align-Pro vs RLHF vs no fine-tuning.
 
 ``replicate`` (the capstone in resumable stages: bank, route-(b) fits, evaluation, report),
+``lam_sweep`` (the λ sweep of the generative prompter: NCA refits of one bank, measured),
 ``baselines`` (best-of-n, the closed form over candidate sets), ``runs`` (:class:`RunConfig`,
 training a policy-gradient run, reading run folders), ``evaluate`` (the paired
 evaluation on the TEST prompts and its tables), ``paired`` (paired statistics), ``prereg`` (the
@@ -14,7 +15,9 @@ Loaded on first use (they need torch).
 
 from alignpro_lite.config import lazy_package
 
-SUBMODULES = ("baselines", "evaluate", "paired", "prereg", "replicate", "report", "runs")
+SUBMODULES = (
+    "baselines", "evaluate", "lam_sweep", "paired", "prereg", "replicate", "report", "runs",
+)  # fmt: skip
 EXPORTS = {
     **dict.fromkeys(
         ["METHODS", "RunConfig", "build_run", "check_run_dir", "read_metrics", "read_run",

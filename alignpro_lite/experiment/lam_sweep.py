@@ -36,7 +36,8 @@ import torch
 from tqdm.auto import tqdm
 
 from alignpro_lite.atomic import check_out_dir, staged_dir
-from alignpro_lite.exact.nca import heldout_targets, nca_loss, noise_floor
+from alignpro_lite.exact.distill import snis_weights
+from alignpro_lite.exact.nca import nca_loss, noise_floor
 from alignpro_lite.learn import bank as B
 from alignpro_lite.learn import generative as G
 from alignpro_lite.learn.distill import fit_nca, group_rows, prompt_weights
@@ -168,10 +169,13 @@ def fit_diagnostics(rows: pd.DataFrame, lam: float) -> dict:
 
     * ``loss_train_0`` / ``loss_train``: mean NCA loss of the visited train prompts at
       ``rho_sft`` (``f = 0``) and after the fit (lower is better);
-    * ``loss_held_0`` / ``loss_held``: the same on each prompt's held-out rewrites, with targets
-      :func:`~alignpro_lite.exact.nca.heldout_targets` (``Z`` from the train rows);
+    * ``loss_held_0`` / ``loss_held``: the same loss on each prompt's held-out rewrites, taken as
+      a bank of their own (weights ``∝ exp(R̂/λ)`` among them): it falls only if what the fit
+      learned carries over to rewrites it never saw;
     * ``slope``: OLS slope of ``f`` on ``f_star`` over the visited train rows (1 at the
-      optimum, 0 for a fit that learned nothing) with a prompt-bootstrap interval;
+      optimum, 0 for a fit that learned nothing) with a prompt-bootstrap interval, and
+      ``spearman_train``, their rank correlation (the slope is dominated by the rows whose
+      target ``log(N w)`` is very negative at small λ);
     * ``spearman_held``: Spearman correlation of the within-prompt-centred implicit reward
       ``λ f`` with the centred ``R̂`` on the held-out rewrites, with a prompt-bootstrap interval.
     """
@@ -187,12 +191,11 @@ def fit_diagnostics(rows: pd.DataFrame, lam: float) -> dict:
     out["loss_train"] = float(np.mean(lt)) if lt else math.nan
     held = rows[rows["heldout"] & rows["f"].notna()]
     lh0, lh = [], []
-    for pid, g in held.groupby("prompt_id"):
-        t = heldout_targets(tr.loc[tr["prompt_id"] == pid, "R_hat"], g["R_hat"], lam)
+    for _, g in held.groupby("prompt_id"):
         nh = len(g)
-        p, q = np.exp(t) / nh, np.full(nh, 1.0 / nh)
-        lh0.append(float(nca_loss(np.zeros(nh), p, q)))
-        lh.append(float(nca_loss(g["f"].to_numpy(), p, q)))
+        p = np.full(nh, 1.0 / nh) if math.isinf(lam) else snis_weights(g["R_hat"].to_numpy(), lam)
+        lh0.append(float(nca_loss(np.zeros(nh), p)))
+        lh.append(float(nca_loss(g["f"].to_numpy(), p)))
     out["loss_held_0"] = float(np.mean(lh0)) if lh0 else math.nan
     out["loss_held"] = float(np.mean(lh)) if lh else math.nan
     ok = seen[np.isfinite(seen["f_star"])]
@@ -200,6 +203,10 @@ def fit_diagnostics(rows: pd.DataFrame, lam: float) -> dict:
     fs, f = ok["f_star"].to_numpy(), ok["f"].to_numpy()
     out["slope"] = _slope(fs, f)
     out["slope_low"], out["slope_high"] = _bootstrap(lambda i: _slope(fs[i], f[i]), idx)
+    out["spearman_train"] = _spearman(fs, f)
+    out["spearman_train_low"], out["spearman_train_high"] = _bootstrap(
+        lambda i: _spearman(fs[i], f[i]), idx
+    )
     hc = held.assign(
         fc=held["f"] - held.groupby("prompt_id")["f"].transform("mean"),
         rc=held["R_hat"] - held.groupby("prompt_id")["R_hat"].transform("mean"),
@@ -437,6 +444,11 @@ def lam_sweep(
         d = out / "fits" / lam_label(lam)
         rows_all.append(pd.read_csv(d / "rows.csv").assign(lam=lam))
         curves.append(pd.read_csv(d / "curve.csv").assign(lam=lam))
+    # the diagnostics from each fit's rows.csv (the current definitions, not the fit.json copy)
+    for lam, r in zip([g for g, _ in grid], rows_all, strict=True):
+        i = np.flatnonzero(np.isclose(table["lam"], lam) | (np.isinf(table["lam"]) & np.isinf(lam)))
+        for k, v in fit_diagnostics(r, lam).items():
+            table.loc[i, k] = v
     tables = {"sweep": table, "samples": samples, "rows": pd.concat(rows_all, ignore_index=True),
               "curves": pd.concat(curves, ignore_index=True)}  # fmt: skip
     meta = {"config": cfg.to_json(), "runs": str(runs), "task": cfg.task, "lam0": lam0,

@@ -206,7 +206,11 @@ def fit_weights(cfg: ReplicateConfig, task: str, bank: dict) -> tuple[float, flo
 # seconds per unit on the shared 2-core AMD EPYC (2 torch threads), measured in the shipped run
 # (runs/bank/*/manifest.json, runs/*/fit.json, runs/report/report.json)
 COST_2CORE = {"answer": 0.16, "rewrite": 0.18, "logprob": 0.03, "fit_step": 3.1, "sft_step": 4.0,
-              "monitor_row": 0.1, "model_load": 15.0, "route_a_rollout": 1.2}  # fmt: skip
+              "monitor_row": 0.1, "model_load": 15.0, "route_a_rollout": 1.2,
+              "nca_row": 0.54, "nca_monitor_point": 16.0}  # fmt: skip
+# nca_row: one bank row per NCA step (its gradient pass and its reference pass), measured in the
+# shipped λ sweep (runs/lam-sweep: 24 prompts x 12 rewrites in 155 s); nca_monitor_point: 6 prompts
+# x 2 sampled rewrites and their per-token KL
 
 
 def estimate_seconds(cfg: ReplicateConfig) -> dict[str, float]:
@@ -229,11 +233,23 @@ def estimate_seconds(cfg: ReplicateConfig) -> dict[str, float]:
     n_a = sum(t in cfg.route_a_tasks for t in cfg.tasks)
     route_a = n_a * cfg.route_a_steps * cfg.route_a_batch * cfg.route_a_k * c["route_a_rollout"]
     sweep_eval += n_a * n_t * cfg.n_sweep_samples * (c["rewrite"] + c["answer"] + 2 * c["logprob"])
+    if cfg.fit == "nca":  # every row of a visited prompt, once per visit (+ a final pass)
+        visits = cfg.nca_steps * cfg.nca_prompts_per_step
+        per_fit = {
+            k: visits * rows * c["nca_row"] * 1.25 + 4 * c["nca_monitor_point"]
+            for k, rows in (("align-pro", cfg.n_rewrites), ("rlhf", cfg.n_responses))
+        }
+        fits = (
+            len(cfg.tasks) * (per_fit["align-pro"] + per_fit["rlhf"])
+            + n_sweep * per_fit["align-pro"]
+        )
+    else:
+        fits = n_fits * (cfg.fit_steps * c["fit_step"] * cfg.fit_batch / 16 + monitor)
     return {
         "sft": c["model_load"] + cfg.sft_steps * c["sft_step"],
         "route_a": route_a,
         "bank": len(cfg.tasks) * per_task_bank,
-        "fits": n_fits * (cfg.fit_steps * c["fit_step"] * cfg.fit_batch / 16 + monitor),
+        "fits": fits,
         "evaluation": len(cfg.tasks) * per_task_eval + sweep_eval,
     }
 

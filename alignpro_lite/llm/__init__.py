@@ -8,8 +8,8 @@ Modules that need torch load on first use (``apl.llm.lm``), so ``import alignpro
 from alignpro_lite.config import lazy_package
 
 SUBMODULES = (
-    "decoding", "estimate", "frozen", "headroom", "judges", "lm", "lora", "rewards", "semantics",
-    "tables", "tasks",
+    "decoding", "estimate", "frozen", "headroom", "judges", "kl", "lm", "lora", "rewards",
+    "semantics", "tables", "tasks",
 )  # fmt: skip
 __all__ = list(SUBMODULES)
 __getattr__, __dir__ = lazy_package(__name__, SUBMODULES)
