@@ -3,6 +3,7 @@
 #   make test   set up .venv (idempotent) and run the whole test suite (CI runs this)
 #   make test-browser-repeat N=10   the browser tests N times in a row (flake check)
 #   make replicate [OUT=build/replicate] [SEED=0] [DEVICE=cuda]   the capstone from scratch (~2 h on 2 cores)
+#   make lam-sweep [RUNS=runs] [SWEEP_OUT=build/lam-sweep]   NCA refits over λ from one bank (~45 min)
 #   make student [STUDENT_OUT=build/student]   the student release: solutions removed, checks kept
 # Override the interpreter or the torch requirement if you need to, e.g.
 #   make lab PYTHON=python3.12 TORCH_SPEC="torch"
@@ -18,10 +19,10 @@ export HF_HUB_OFFLINE       ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONHASHSEED       ?= 0
 
-.PHONY: student setup lab test test-fast test-browser-repeat lint format browser screenshot figures bench replicate clean help
+.PHONY: student setup lab test test-fast test-browser-repeat lint format browser screenshot figures bench replicate lam-sweep clean help
 
 help:
-	@sed -n '1,8p' Makefile
+	@sed -n '1,9p' Makefile
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -98,6 +99,14 @@ SEED   ?= 0
 DEVICE ?=
 replicate: setup
 	$(BIN)/alignpro-lite replicate --out $(OUT) --seed $(SEED) $(if $(DEVICE),--device $(DEVICE),)
+
+# The λ sweep of the generative prompter (notebook 07): NCA refits of the kindness bank of RUNS at
+# 0.25, 1, 4, 16, 64 and ∞ times the preregistered λ, each measured on the test prompts (per-token
+# KL and reward). ~45 min on 2 cores; rerun to resume. The shipped one: SWEEP_OUT=runs/lam-sweep.
+RUNS      ?= runs
+SWEEP_OUT ?= build/lam-sweep
+lam-sweep: setup
+	$(BIN)/alignpro-lite lam-sweep --runs $(RUNS) --out $(SWEEP_OUT)
 
 bench: setup
 	$(BIN)/python benchmarks/bench_discrete.py

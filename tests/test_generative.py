@@ -303,3 +303,61 @@ def test_smollm_nca_gradient_at_rho_sft_is_zero_at_uniform_weights(smollm):
         else:
             assert g > 1 and moved > 0
         model.delete_adapter("nca_test")
+
+
+def test_token_kl_is_exact_per_token_and_unbiased_for_the_sequence_kl(tiny):
+    """The per-token KL along samples of p: exactly KL(p_1 ‖ q_1) for one-token continuations,
+    never negative, zero for the same adapter, and its mean matches the single-sample log-ratio's
+    mean (both estimate KL(p ‖ q)) with a far smaller spread."""
+    from alignpro_lite.llm.kl import clustered_mean_ci, token_kl
+    from alignpro_lite.llm.lm import (
+        chat_format,
+        continuation_log_softmax,
+        sample_ids,
+        token_logprobs,
+    )
+
+    model, tok = tiny
+    for name, scale in (("kl_p", 0.4), ("kl_q", 0.1)):
+        model = lora.add_lora(model, name, lora.LoRASpec(r=4))
+        with torch.no_grad():
+            for p in lora.lora_params(model, name).values():
+                p.add_(scale * torch.randn(p.shape, generator=torch.Generator().manual_seed(7)))
+    pad = tok.pad_token_id
+    xs = XS[:2]
+    P0 = tok([chat_format(tok, x) for x in xs], add_special_tokens=False)["input_ids"]
+    with lora.use_adapter(model, "kl_p"):
+        ids = sample_ids(model, tok, xs, n=150, max_new_tokens=3, temperature=1.0, top_p=1.0, seed=3,
+                         progress=False)  # fmt: skip
+    P = [P0[i] for i in range(len(xs)) for _ in range(150)]
+    C = [r for row in ids for r in row]
+    k = token_kl(model, P, C, "kl_p", "kl_q", temperature=1.0, pad_id=pad)
+    assert (k >= 0).all() and len(k) == len(C)
+    assert (token_kl(model, P[:4], C[:4], "kl_p", "kl_p", pad_id=pad) == 0).all()
+    # one-token continuations: the KL of the first next-token distributions, computed directly
+    first = [c[:1] for c in C[:3]]
+    k1 = token_kl(model, P[:3], first, "kl_p", "kl_q", temperature=1.0, pad_id=pad)
+    dev = next(model.parameters()).device
+    with torch.no_grad():
+        with lora.use_adapter(model, "kl_p"):
+            lp = continuation_log_softmax(model, P[:3], first, 1.0, pad, dev)[0][:, 0]
+        with lora.use_adapter(model, "kl_q"):
+            lq = continuation_log_softmax(model, P[:3], first, 1.0, pad, dev)[0][:, 0]
+    np.testing.assert_allclose(
+        k1, (lp.exp() * (lp - lq)).sum(-1).double().numpy(), rtol=1e-5, atol=1e-7
+    )
+    # unbiased: the log-ratio has the same mean (CRN: the same samples), far more spread
+    with torch.no_grad():
+        with lora.use_adapter(model, "kl_p"):
+            a = token_logprobs(model, P, C, temperature=1.0, pad_id=pad)
+        with lora.use_adapter(model, "kl_q"):
+            b = token_logprobs(model, P, C, temperature=1.0, pad_id=pad)
+    lr = (a - b).double().numpy()
+    k2, lr2 = token_kl(model, P, C, "kl_p", "kl_q", temperature=1.0, pad_id=pad, log_ratio=True)
+    np.testing.assert_allclose(k2, k)
+    np.testing.assert_allclose(lr2, lr, atol=1e-4)  # the same log-ratio from the same passes
+    se = np.sqrt(lr.var() / len(lr) + k.var() / len(k))
+    assert abs(lr.mean() - k.mean()) < 4 * se
+    assert k.std() < lr.std()
+    m, lo, hi = clustered_mean_ci(k, np.repeat([0, 1], 150))
+    assert lo <= m <= hi and m == pytest.approx(k.reshape(2, -1).mean(1).mean())

@@ -127,6 +127,31 @@ def _fit_curves(p):
     return plots.plot_fit_curves(df)
 
 
+def _nca_curves(p):
+    df = pd.DataFrame({"step": [0, 1, 2, 0, 1, 2], "loss": [np.nan, 1.3, 1.2, np.nan, 1.38, 1.38],
+                       "grad_norm": [np.nan, 5, 4, np.nan, 0, 0], "kl_tok": [0, np.nan, 0.2, 0, np.nan, 0],
+                       "method": "align-pro", "task": "kindness", "weight": [0.1] * 3 + [np.inf] * 3})  # fmt: skip
+    return plots.plot_fit_curves(df)
+
+
+def _generative_sweep(p):
+    lams = [0.02, 0.07, 0.28, np.inf]
+    df = pd.DataFrame({"lam": lams, "kl": [1.0, 0.2, 0.01, 0.0], "kl_low": [0.8, 0.15, 0.005, 0.0],
+                       "kl_high": [1.2, 0.25, 0.02, 0.0], "kl_log_ratio": [1.1, 0.1, -0.05, 0.0],
+                       "reward": [0.45, 0.42, 0.4, 0.39], "reward_low": [0.4, 0.37, 0.35, 0.34],
+                       "reward_high": [0.5, 0.47, 0.45, 0.44]})  # fmt: skip
+    exact = pd.DataFrame(
+        {"lam": [0.01, 0.1, 1.0], "kl": [1.5, 0.5, 0.01], "reward": [0.6, 0.5, 0.4]}
+    )
+    return plots.plot_generative_sweep(df, title="sweep", exact=exact)
+
+
+def _bank_dashboard(p):
+    rng = np.random.default_rng(0)
+    return widgets.BankWeightsDashboard(np.repeat(np.arange(5), 4), rng.normal(0.4, 0.3, 20),
+                                        noise_floor=0.3, interactive=False).fig  # fmt: skip
+
+
 def _comparison(p):
     summary = pd.DataFrame({"task": ["kindness"] * 3, "method": plots.METHOD_ORDER,
                             "mean": [0.3, 0.5, 0.6], "ci_low": [0.2, 0.4, 0.5],
@@ -156,6 +181,9 @@ FIGURES = {
     "plot_overoptimisation": _overoptimisation,
     "plot_fit_curves": _fit_curves,
     "plot_comparison": _comparison,
+    "plot_fit_curves (NCA)": _nca_curves,
+    "plot_generative_sweep": _generative_sweep,
+    "bank_dashboard": _bank_dashboard,
     "lam_dashboard (all prompts)": _lam_dashboard,
     "bound_dashboard": _bound_dashboard,
 }

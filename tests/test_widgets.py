@@ -91,6 +91,33 @@ def test_sweep_dashboard_moves_over_the_refitted_prompters():
         widgets.sweep_dashboard(sweep.iloc[:0])
 
 
+def test_bank_dashboard_moves_smoothly_over_the_bank_weights():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(6), 12)
+    R = rng.normal(0.4, 0.3, 72)
+    d = widgets.bank_dashboard(groups, R, noise_floor=0.4, lam=0.05)
+    assert "below the noise floor" in d.readout.value
+    png, lo = d.image.value, d.values
+    d.slider.value = 10.0
+    hi = d.values
+    assert d.image.value != png and "below" not in d.readout.value
+    # more λ: weights closer to uniform: ESS up, KL(w || uniform) down, E_w[R̂] down to the mean
+    assert hi["ess"] > lo["ess"] and hi["kl"] < lo["kl"] and hi["reward"] < lo["reward"]
+    assert hi["reward"] == pytest.approx(R.mean(), abs=0.01) and hi["ess"] == pytest.approx(
+        12, abs=0.1
+    )
+    # smooth: a small move of λ moves every number a little
+    d.set_lam(0.3)
+    a = dict(d.values)
+    d.set_lam(0.3 * 1.02)
+    for k in ("reward", "ess", "kl"):
+        assert abs(d.values[k] - a[k]) < 0.05 * max(1.0, abs(a[k]))
+    c = widgets.bank_weight_curves(groups, R, [np.inf])
+    assert c["kl"][0] == 0 and c["ess"][0] == pytest.approx(12)
+    with pytest.raises(ValueError, match="lam"):
+        d.set_lam(-1.0)
+
+
 def test_setup_style_talk_and_fast_switch(monkeypatch):
     import matplotlib as mpl
 

@@ -147,14 +147,16 @@ def eval_samples(
     extra = {}
     if log_ratio:
         extra["log_ratio"] = np.zeros(len(flat_x))
-        if method != "noft":
-            extra["log_ratio"] = _log_ratio(model, tok, method, xs, n, acts, adapter, ref_adapter,
-                                            temperature)  # fmt: skip
     if kl_tok:
         extra["kl_tok"] = np.zeros(len(flat_x))
-        if method != "noft":
-            extra["kl_tok"] = _kl_tok(model, tok, method, xs, n, acts, adapter, ref_adapter,
-                                      temperature)  # fmt: skip
+    if method != "noft" and kl_tok:  # both from one pair of forward passes
+        extra["kl_tok"], ratio = _kl_tok(model, tok, method, xs, n, acts, adapter, ref_adapter,
+                                         temperature)  # fmt: skip
+        if log_ratio:
+            extra["log_ratio"] = ratio
+    elif method != "noft" and log_ratio:
+        extra["log_ratio"] = _log_ratio(model, tok, method, xs, n, acts, adapter, ref_adapter,
+                                        temperature)  # fmt: skip
     return pd.DataFrame(
         {
             "task": task,
@@ -192,8 +194,9 @@ def _log_ratio(model, tok, method, xs, n, acts, adapter, ref_adapter, temperatur
     return (out[0] - out[1]).double().cpu().numpy()
 
 
-def _kl_tok(model, tok, method, xs, n, acts, adapter, ref_adapter, temperature) -> np.ndarray:
-    """Per-token KL of the sampled actions to the reference, prompt-major ``(len(xs)*n,)``."""
+def _kl_tok(model, tok, method, xs, n, acts, adapter, ref_adapter, temperature):
+    """Per-token KL of the sampled actions to the reference and their log-ratios, prompt-major
+    ``(len(xs)*n,)`` each."""
     from alignpro_lite.llm.kl import token_kl
     from alignpro_lite.llm.lm import chat_format
 
@@ -201,7 +204,8 @@ def _kl_tok(model, tok, method, xs, n, acts, adapter, ref_adapter, temperature) 
     p_ids = tok([chat_format(tok, x, system) for x in xs], add_special_tokens=False)["input_ids"]
     P = [p_ids[i] for i in range(len(xs)) for _ in range(n)]
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    return token_kl(model, P, acts, adapter, ref_adapter, temperature=temperature, pad_id=pad)
+    return token_kl(model, P, acts, adapter, ref_adapter, temperature=temperature, pad_id=pad,
+                    log_ratio=True)  # fmt: skip
 
 
 def summary_table(
@@ -363,7 +367,8 @@ def lam_sweep_table(samples: pd.DataFrame) -> pd.DataFrame:
     key = list(zip(t["task"], t["method"], strict=True))
     t["lam"] = [float(lams[k]) for k in key]
     if "log_ratio" in sweep:  # the prompter's KL to rho_sft, estimated on its own rewrites
-        kl = g["log_ratio"].mean()
+        col = "kl_tok" if "kl_tok" in sweep and sweep["kl_tok"].notna().all() else "log_ratio"
+        kl = g[col].mean()  # the per-token KL where measured (round 2), else the log-ratio
         t["kl"] = [float(kl[k]) for k in key]
     if "route" in sweep:
         route = g["route"].first()

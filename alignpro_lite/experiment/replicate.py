@@ -450,12 +450,15 @@ def _eval_job(cfg, out: Path, task: str, label: str, method: str, adapter_dir: P
     made_from = {"adapter": adapter_digest(adapter_dir) if adapter_dir is not None else None,
                  "ref": adapter_digest(out / ref) if ref is not None else None, "n": int(n),
                  "prompts": [p if isinstance(p, str) else p.id for p in prompts]}  # fmt: skip
+    kl_tok = cfg.fit == "nca"  # round 2 measures KL per token; round 1's caches have no such column
+    if kl_tok:
+        made_from["kl_tok"] = True
     key_path = path.with_suffix(".json")
     fresh = key_path.is_file() and json.loads(key_path.read_text(encoding="utf-8")) == made_from
     if path.is_file() and fresh:
         return pd.read_csv(path, keep_default_na=False,
                            na_values={c: [""] for c in ("reward", "gold", "preservation", "lam",
-                                                        "beta", "log_ratio", "bon_n")})  # fmt: skip
+                                                        "beta", "log_ratio", "kl_tok", "bon_n")})  # fmt: skip
     name = None
     if adapter_dir is not None:
         model = lora.load_lora(model, adapter_dir, "_eval")
@@ -464,9 +467,11 @@ def _eval_job(cfg, out: Path, task: str, label: str, method: str, adapter_dir: P
     df = eval_samples(method, task, model, tok, adapter=name, n_samples=n,
                       rewrite_tokens=cfg.rewrite_tokens, temperature=cfg.temperature,
                       answer_tokens=cfg.answer_tokens, label=label, prompts=prompts,
-                      log_ratio=not same, ref_adapter=ref)  # fmt: skip
+                      log_ratio=not same, ref_adapter=ref, kl_tok=kl_tok and not same)  # fmt: skip
     if same:  # the reference itself: log rho_sft - log rho_sft = 0 exactly
         df["log_ratio"] = 0.0
+        if kl_tok:
+            df["kl_tok"] = 0.0
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     df.to_csv(tmp, index=False)
@@ -623,7 +628,7 @@ def replicate(
         ap = job("Align-Pro", "align-pro", out / f"alignpro-{task}" / "adapter", "sft", n)
         sft = job(SFT_LABEL, "align-pro", out / "sft", "sft", n)
         rl = job("RLHF", "rlhf", out / f"rlhf-{task}" / "adapter", None, n)
-        kl_ap = float(ap["log_ratio"].mean())
+        kl_ap = float(ap["kl_tok" if "kl_tok" in ap else "log_ratio"].mean())
         n_bon = baselines.bon_n_for_kl(max(kl_ap, 0.0), cfg.bon_pool)
         bon = baselines.best_of_n_samples(pool, n_bon, n, label=BON_LABEL)
         for df, lam_v, beta_v, route in ((noft, nan, nan, ""), (ap, lam, nan, "b"),
@@ -720,7 +725,9 @@ def report_tables(samples: pd.DataFrame, cfg: ReplicateConfig, banks: dict, out:
             extra = {}
             if method == BON_LABEL:
                 extra["kl_plugin"] = float(s["kl_plugin"].mean())
-            base_rows.append({"task": task, "method": method, "kl": float(s["log_ratio"].mean()),
+            kl_col = "kl_tok" if "kl_tok" in s and s["kl_tok"].notna().all() else "log_ratio"
+            base_rows.append({"task": task, "method": method, "kl": float(s[kl_col].mean()),
+                              "kl_estimator": "per-token" if kl_col == "kl_tok" else "log-ratio",
                               "kl_space": space, **extra,
                               "bon_n": float(s["bon_n"].iloc[0]) if "bon_n" in s and s["bon_n"].notna().any() else math.nan,
                               "mean": float(s["reward"].mean()), "source": "test, paired evaluation"})  # fmt: skip

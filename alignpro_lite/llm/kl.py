@@ -36,32 +36,41 @@ def token_kl(
     temperature: float = 0.7,
     pad_id: int = 0,
     batch_size: int = 16,
-) -> np.ndarray:
+    log_ratio: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """``k(a) = sum_t KL(p_t ‖ q_t)`` along each continuation, ``(n,)`` float64, every entry >= 0.
 
     ``p`` is the model with LoRA adapter ``adapter`` active, ``q`` with ``ref_adapter`` (``None``:
     adapters disabled), both at ``temperature``; ``cont_ids[r]`` should be a sample of ``p`` given
     ``prompt_ids[r]`` (then the mean of ``k`` is an unbiased estimate of ``KL(p ‖ q)``). The same
-    adapter on both sides gives exactly 0. No gradients.
+    adapter on both sides gives exactly 0. No gradients. With ``log_ratio=True`` also returns the
+    single-sample ``log p(a) - log q(a)`` from the same forward passes: ``(k, log_ratio)``.
     """
     if len(prompt_ids) != len(cont_ids):
         raise ValueError(f"{len(prompt_ids)} prompts but {len(cont_ids)} continuations.")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature!r}.")
     if adapter == ref_adapter:
-        return np.zeros(len(cont_ids))
+        zero = np.zeros(len(cont_ids))
+        return (zero, zero.copy()) if log_ratio else zero
     device = next(model.parameters()).device
-    out = []
+    out, ratios = [], []
     with torch.no_grad():
         for s in range(0, len(cont_ids), int(batch_size)):
             P, C = prompt_ids[s : s + batch_size], cont_ids[s : s + batch_size]
             with use_adapter(model, adapter):
-                lp, _, mask = continuation_log_softmax(model, P, C, temperature, pad_id, device)
+                lp, cont, mask = continuation_log_softmax(model, P, C, temperature, pad_id, device)
             with use_adapter(model, ref_adapter):
                 lq, _, _ = continuation_log_softmax(model, P, C, temperature, pad_id, device)
             per_tok = (lp.exp() * (lp - lq)).sum(-1).clamp(min=0.0)  # (B, Lc), rounding < 0
             out.append((per_tok * mask).sum(-1).double().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0)
+            if log_ratio:
+                d = (lp - lq).gather(-1, cont.unsqueeze(-1)).squeeze(-1)  # (B, Lc)
+                ratios.append((d * mask).sum(-1).double().cpu().numpy())
+    k = np.concatenate(out) if out else np.zeros(0)
+    if log_ratio:
+        return k, (np.concatenate(ratios) if ratios else np.zeros(0))
+    return k
 
 
 def clustered_mean_ci(values, clusters, level: float = 0.95) -> tuple[float, float, float]:
