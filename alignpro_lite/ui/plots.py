@@ -714,11 +714,18 @@ def _plot_nca_curves(curves: pd.DataFrame):
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     keys = [k for k in ("method", "task", "weight") if k in curves]
+    weights = sorted(curves["weight"].unique()) if "weight" in curves else []
+    shade = {
+        w: plt.get_cmap("viridis")(i / max(1, len(weights) - 1)) for i, w in enumerate(weights)
+    }
+    one_kind = curves.get("method", pd.Series(["align-pro"])).nunique() == 1
     for key, g in curves.groupby(keys, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         d = dict(zip(keys, key, strict=True))
         rlhf = d.get("method") == "rlhf"
         color = COLORS["RLHF"] if rlhf else COLORS["Align-Pro"]
+        if one_kind and len(weights) > 1:  # a λ sweep: one colour per λ, small to large
+            color = shade[d["weight"]]
         ls = {"kindness": "-", "harmlessness": "--", "helpfulness": ":"}.get(d.get("task"), "-.")
         w = d.get("weight", float("nan"))
         label = (
