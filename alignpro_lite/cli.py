@@ -500,13 +500,13 @@ def cmd_lam_sweep(args) -> int:
                            progress=not args.no_progress)  # fmt: skip
     cols = ["lam", "factor", "ess_mean", "kl", "kl_low", "kl_high", "reward", "reward_low",
             "reward_high", "adapter_l2_from_sft", "seconds_fit"]  # fmt: skip
-    with pd_options():
+    with _wide_tables():
         print(tables["sweep"][cols].round(4).to_string(index=False))
     print(f"wrote {Path(args.out) / 'report'}")
     return 0
 
 
-def pd_options():
+def _wide_tables():
     import pandas as pd
 
     return pd.option_context("display.width", 200, "display.max_columns", 20)

@@ -248,7 +248,7 @@ def fit_nca(
     step, ``grad_norm``, and the ``monitor(step)`` columns every ``monitor_every`` steps and at 0
     and the end). The adapter is trained in place and left active.
     """
-    w = np.asarray(weights, dtype=float)
+    w = np.array(weights, dtype=float)  # a copy: normalised in place below
     n = len(w)
     if len(prompt_ids) != n or len(target_ids) != n:
         raise ValueError(f"prompt_ids, target_ids and weights need one entry per row ({n}).")
