@@ -69,6 +69,31 @@ def prompt_weights(
     return w, np.asarray(ess)
 
 
+def _fit_rows(model, adapter, prompt_ids, target_ids, weights, groups, counts: dict):
+    """The checks both fits share; returns ``(w, by_group)``: a float copy of ``weights`` and the
+    row indices of each prompt (:func:`group_rows`). ``counts``: integer settings that must be
+    >= 1, by name."""
+    w = np.array(weights, dtype=float)
+    n = len(w)
+    if len(prompt_ids) != n or len(target_ids) != n:
+        raise ValueError(f"prompt_ids, target_ids and weights need one entry per row ({n}).")
+    if n == 0 or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
+        raise ValueError("weights must be finite, >= 0, with a positive sum.")
+    for name, v in counts.items():
+        if isinstance(v, bool) or int(v) != v or v < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}.")
+    if adapter not in getattr(model, "peft_config", {}):
+        raise ValueError(f"the model has no LoRA adapter {adapter!r}; call add_lora first.")
+    if groups is None:
+        groups = [tuple(x) for x in prompt_ids]
+    if len(groups) != n:
+        raise ValueError(f"groups needs one entry per row ({n}), got {len(groups)}.")
+    by_group = group_rows(groups)
+    if any(w[ix].sum() <= 0 for ix in by_group):
+        raise ValueError("every prompt needs a positive total weight (drop prompts with none).")
+    return w, by_group
+
+
 def fit_weighted(
     model,
     adapter: str,
@@ -102,27 +127,10 @@ def fit_weighted(
     Returns the curve: one row per step (``step``, ``nll`` = mean ``-log rho_θ`` of the batch) and,
     every ``monitor_every`` steps and at 0 and the end, the columns ``monitor(step)`` returns.
     """
-    w = np.asarray(weights, dtype=float)
-    n = len(w)
-    if len(prompt_ids) != n or len(target_ids) != n:
-        raise ValueError(f"prompt_ids, target_ids and weights need one entry per row ({n}).")
-    if n == 0 or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
-        raise ValueError("weights must be finite, >= 0, with a positive sum.")
-    for name, v in (("steps", steps), ("batch_size", batch_size)):
-        if isinstance(v, bool) or int(v) != v or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}.")
-    if adapter not in getattr(model, "peft_config", {}):
-        raise ValueError(f"the model has no LoRA adapter {adapter!r}; call add_lora first.")
-    if groups is None:
-        groups = [tuple(x) for x in prompt_ids]
-    if len(groups) != n:
-        raise ValueError(f"groups needs one entry per row ({n}), got {len(groups)}.")
+    w, by_group = _fit_rows(model, adapter, prompt_ids, target_ids, weights, groups,
+                            {"steps": steps, "batch_size": batch_size})  # fmt: skip
     if int(per_prompt) != per_prompt or not 1 <= per_prompt <= batch_size:
         raise ValueError(f"per_prompt must be an integer in 1..batch_size, got {per_prompt!r}.")
-    keys = pd.Series([g if np.isscalar(g) else str(g) for g in groups])
-    by_group = [np.asarray(ix) for ix in keys.groupby(keys, sort=False).indices.values()]
-    if any(w[ix].sum() <= 0 for ix in by_group):
-        raise ValueError("every prompt needs a positive total weight (drop prompts with none).")
     probs = [w[ix] / w[ix].sum() for ix in by_group]
     n_groups = max(1, int(batch_size) // int(per_prompt))
     model.set_adapter(adapter)
@@ -248,29 +256,14 @@ def fit_nca(
     step, ``grad_norm``, and the ``monitor(step)`` columns every ``monitor_every`` steps and at 0
     and the end). The adapter is trained in place and left active.
     """
-    w = np.array(weights, dtype=float)  # a copy: normalised in place below
-    n = len(w)
-    if len(prompt_ids) != n or len(target_ids) != n:
-        raise ValueError(f"prompt_ids, target_ids and weights need one entry per row ({n}).")
-    if n == 0 or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
-        raise ValueError("weights must be finite, >= 0, with a positive sum.")
-    for name, v in (("steps", steps), ("prompts_per_step", prompts_per_step)):
-        if isinstance(v, bool) or int(v) != v or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}.")
+    w, by_group = _fit_rows(model, adapter, prompt_ids, target_ids, weights, groups,
+                            {"steps": steps, "prompts_per_step": prompts_per_step})  # fmt: skip
     if not (lr > 0 and np.isfinite(lr)) or not 0 <= momentum < 1:
         raise ValueError(
             f"need lr > 0 and 0 <= momentum < 1, got lr={lr!r}, momentum={momentum!r}."
         )
-    if adapter not in getattr(model, "peft_config", {}):
-        raise ValueError(f"the model has no LoRA adapter {adapter!r}; call add_lora first.")
-    if groups is None:
-        groups = [tuple(x) for x in prompt_ids]
-    if len(groups) != n:
-        raise ValueError(f"groups needs one entry per row ({n}), got {len(groups)}.")
-    by_group = group_rows(groups)
-    if any(w[ix].sum() <= 0 for ix in by_group):
-        raise ValueError("every prompt needs a positive total weight (drop prompts with none).")
-    for ix in by_group:
+    n = len(w)
+    for ix in by_group:  # normalised within each prompt (w is a copy)
         w[ix] = w[ix] / w[ix].sum()
         if np.allclose(w[ix], 1.0 / len(ix), rtol=0, atol=1e-15):
             w[ix] = 1.0 / len(ix)  # uniform bit for bit: the start's gradient is then exactly 0
