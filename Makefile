@@ -19,7 +19,7 @@ export HF_HUB_OFFLINE       ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONHASHSEED       ?= 0
 
-.PHONY: student setup lab test test-fast test-browser-repeat lint format browser screenshot figures bench replicate lam-sweep clean help
+.PHONY: student setup lab test test-fast test-browser-repeat lint format browser screenshot figures bench bench-pipeline bench-stages bench-trl replicate lam-sweep clean help
 
 help:
 	@sed -n '1,9p' Makefile
@@ -111,6 +111,19 @@ lam-sweep: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_discrete.py
 	$(BIN)/python benchmarks/bench_sampling.py --quick
+
+# The sampler at the bank's and the evaluation's own shapes, old path vs new (~10 min on 2 cores).
+bench-pipeline: setup
+	$(BIN)/python benchmarks/bench_pipeline.py --threads 1
+
+# Stage times, the code before issue 21 vs this checkout (replicate --fast + one full stage, ~20 min).
+bench-stages: setup
+	$(BIN)/python benchmarks/bench_stages.py --before a2c57ca --threads 1
+
+# Reward at equal wall-clock against TRL's RLOOTrainer, 3 seeds (~35 min; installs the bench extra).
+bench-trl: setup
+	$(BIN)/pip install -q -e ".[bench]"
+	$(BIN)/python benchmarks/bench_vs_trl.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -269,6 +269,17 @@ def test_merged_lora_samples_identically_and_restores_the_base_exactly(tiny, kin
     with pytest.raises(ValueError, match="no LoRA adapter"):
         with lora.merged(model, "nope"):
             pass
+    # lora.sampling (the bank's and the evaluation's sampler): the adapter merged, None = frozen
+    kw = dict(n=2, max_new_tokens=5, temperature=1.0, top_p=1.0, seed=3, progress=False)
+    with torch.no_grad(), lora.use_adapter(model, kind):
+        side = lm.sample_ids(model, tok, XS, **kw)
+    with torch.no_grad(), lora.sampling(model, kind):
+        assert lm.sample_ids(model, tok, XS, **kw) == side
+    with torch.no_grad(), lora.use_adapter(model, None):
+        plain = lm.sample_ids(model, tok, XS, **kw)
+    with torch.no_grad(), lora.sampling(model, None):
+        assert lm.sample_ids(model, tok, XS, **kw) == plain
+    assert all(torch.equal(p, base[n]) for n, p in model.named_parameters() if n in base)
 
 
 @pytest.mark.slow

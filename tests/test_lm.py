@@ -229,6 +229,48 @@ def test_cache_engine_matches_generate_token_for_token(smol, kw):
         lm.sample_ids(model, tok, prompts, engine="fast", progress=False)
 
 
+def test_common_prefix_leaves_every_row_a_token_of_its_own():
+    from alignpro_lite.llm.decoding import common_prefix
+
+    assert common_prefix([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 9]]) == 2
+    assert common_prefix([[1, 2, 3], [1, 2, 3, 4]]) == 2  # a row equal to the prefix keeps one
+    assert common_prefix([[7, 1], [8, 1]]) == 0
+    assert common_prefix([[5, 5, 5]]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("system", [None, "Answer in one short sentence, kindly."])
+@pytest.mark.parametrize("n, batch", [(1, 3), (3, 4)])
+def test_shared_prefix_prefill_draws_what_the_full_prefill_draws(smol, system, n, batch):
+    """The system turn prefilled once per call (then padding in the MIDDLE of each row's cache,
+    positions of the whole prompt) draws what every prompt prefilled in full draws, and what
+    ``model.generate`` draws; prompts of very different lengths share a batch here. Greedy:
+    token for token. Sampled: the same uniforms meet logits that differ by float rounding, so a
+    draw may flip at a near-tie (measured: 1 sample in 36 over 24 tokens), never more than that."""
+    model, tok = smol
+    prompts = ["Hi.", "Tell me, in detail and with care, how a bicycle gear works.", "Why?",
+               "Name a colour that goes well with green and explain your choice briefly."]  # fmt: skip
+    ids = [
+        tok(lm.chat_format(tok, x, system), add_special_tokens=False)["input_ids"] for x in prompts
+    ]
+    assert lm.common_prefix(ids) >= 10, "the chat template's system turn is shared"
+    for temperature, top_p in ((0.0, 1.0), (0.7, 1.0), (0.7, 0.9)):
+        kw = dict(n=n, max_new_tokens=12, temperature=temperature, top_p=top_p, seed=4,
+                  system=system, batch_size=batch, progress=False)  # fmt: skip
+        shared = lm.sample_ids(model, tok, prompts, **kw)
+        for other in (dict(share_prefix=False), dict(engine="generate")):
+            ref = lm.sample_ids(model, tok, prompts, **other, **kw)
+            pairs = [
+                (a, b)
+                for ra, rb in zip(shared, ref, strict=True)
+                for a, b in zip(ra, rb, strict=True)
+            ]
+            if temperature == 0:
+                assert shared == ref
+            else:  # a flip changes the rest of that sample, not the others
+                assert sum(a == b for a, b in pairs) >= len(pairs) - 1, (temperature, top_p, other)
+
+
 @pytest.mark.slow
 def test_min_new_tokens_fixes_the_length(smol):
     model, tok = smol

@@ -40,7 +40,7 @@ from alignpro_lite.experiment.runs import ADAPTER_DIR, SFT_DIR, load_model, read
 from alignpro_lite.learn import generative as G
 from alignpro_lite.llm import lora
 from alignpro_lite.llm.frozen import PI_F_DECODING
-from alignpro_lite.llm.lm import row_seed, sample_ids
+from alignpro_lite.llm.lm import SAMPLE_BATCH, row_seed, sample_ids
 
 EVAL_SEED = 20250105
 PAPER_GAP_MEDIAN = 0.74  # the paper's results figure: Align-Pro closes a median ≈ 74% of the gap
@@ -115,10 +115,10 @@ def eval_samples(
         **PI_F_DECODING.kwargs(),
         "max_new_tokens": answer_tokens or PI_F_DECODING.max_new_tokens,
     }
-    kw = dict(batch_size=64, progress=False)
+    kw = dict(batch_size=SAMPLE_BATCH, progress=False)
     with torch.no_grad():
         if method == "align-pro":
-            with lora.use_adapter(model, adapter):
+            with lora.sampling(model, adapter):
                 ids = sample_ids(model, tok, xs, n=n, system=G.REWRITE_SYSTEM,
                                  max_new_tokens=rewrite_tokens, temperature=temperature, top_p=1.0,
                                  streams=rewrite_streams(xs, n, seed), **kw)  # fmt: skip
@@ -131,7 +131,7 @@ def eval_samples(
             flat_y = [row[0] for row in _decode(tok, ids)]
         else:
             dec = pi_f if method == "noft" else {**pi_f, "temperature": temperature, "top_p": 1.0}
-            with lora.use_adapter(model, adapter if method == "rlhf" else None):
+            with lora.sampling(model, adapter if method == "rlhf" else None):
                 ids = sample_ids(model, tok, xs, n=n, streams=streams, **dec, **kw)
             acts = [r for row in ids for r in row]
             flat_xp = [x for x in xs for _ in range(n)]

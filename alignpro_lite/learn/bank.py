@@ -39,8 +39,8 @@ import pandas as pd
 import torch
 
 from alignpro_lite.llm.frozen import PI_F_DECODING
-from alignpro_lite.llm.lm import chat_format, row_seed, sample_ids, token_logprobs
-from alignpro_lite.llm.lora import use_adapter
+from alignpro_lite.llm.lm import SAMPLE_BATCH, chat_format, row_seed, sample_ids, token_logprobs
+from alignpro_lite.llm.lora import sampling, use_adapter
 
 __all__ = [
     "BankSpec",
@@ -190,7 +190,7 @@ def build_bank(
     sft_adapter: str | None = "sft",
     reference: str | None = None,
     progress: bool = True,
-    batch_size: int = 64,
+    batch_size: int = SAMPLE_BATCH,
 ) -> dict[str, pd.DataFrame]:
     """Draw (or resume) the bank of ``spec`` into ``folder``; returns :func:`load_bank`'s frames.
 
@@ -246,9 +246,10 @@ def build_bank(
             base = spec.seed_base("rewrites")
             streams = [[row_seed(base, j, x) for j in range(n_rw)] for x in xs]
             with use_adapter(model, sft_adapter):
-                ids = sample_ids(model, tok, xs, n=n_rw, system=REWRITE_SYSTEM,
-                                 max_new_tokens=int(spec.rewrite_tokens), temperature=T, top_p=1.0,
-                                 streams=streams, **kw)  # fmt: skip
+                with sampling(model, sft_adapter):  # adapter folded into the weights
+                    ids = sample_ids(model, tok, xs, n=n_rw, system=REWRITE_SYSTEM,
+                                     max_new_tokens=int(spec.rewrite_tokens), temperature=T,
+                                     top_p=1.0, streams=streams, **kw)  # fmt: skip
                 flat = [r for row in ids for r in row]
                 p_ids = tok([chat_format(tok, x, REWRITE_SYSTEM) for x in xs],
                             add_special_tokens=False)["input_ids"]  # fmt: skip

@@ -6,7 +6,9 @@ and the growing ``DynamicCache`` copies every layer's keys and values at every t
 (``torch.cat``: ≈ 29 % of a decode step on a 2-core CPU). :func:`decode` (the ``"cache"``
 engine, the default) instead
 
-1. prefills each DISTINCT prompt once (left-padded, explicit position ids),
+1. prefills each DISTINCT prompt once (left-padded, explicit position ids); the token prefix that
+   every prompt of a call shares (the chat template's system turn: 20-40 of a prompt's 45-60
+   tokens) is prefilled once per call (:func:`prefix_cache`) and only the rest per prompt,
 2. copies its keys and values into a buffer allocated once per batch, ``(B, H, L + T, d)`` per
    layer, one row per sample (:func:`buffer_cache`: later tokens are written in place and the
    attention reads a view, so nothing is copied per token),
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["buffer_cache", "decode", "draw"]
+__all__ = ["buffer_cache", "common_prefix", "decode", "draw", "prefix_cache"]
 
 
 def draw(logits: torch.Tensor, u: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
@@ -32,7 +34,10 @@ def draw(logits: torch.Tensor, u: torch.Tensor, temperature: float, top_p: float
 
     The nucleus is the smallest set of most likely tokens whose mass reaches ``top_p``; the token
     is picked by inverse CDF with the row's own uniform ``u[b]`` (never a zero-probability token).
-    ``top_p = 1`` walks the vocabulary in its own order. Otherwise the nucleus is first searched
+    ``top_p = 1`` walks the vocabulary in its own order (a binary search in the cumulative
+    weights, computed in place: no normalisation, no comparison pass; ~6× cheaper than a
+    normalised CDF at ``B = 64``, ``V = 49152`` on one CPU thread, where each new ``(B, V)``
+    tensor costs its page faults). Otherwise the nucleus is first searched
     among the 256 most likely tokens (cheap) and rows whose nucleus is larger fall back to a full
     sort, so the draw is exact either way. ``temperature = 0`` is greedy (argmax).
 
@@ -43,20 +48,23 @@ def draw(logits: torch.Tensor, u: torch.Tensor, temperature: float, top_p: float
     logits = logits.float()
     if temperature == 0:
         return logits.argmax(-1)
+    if top_p >= 1:  # the whole vocabulary: unnormalised weights, a binary search in their CDF
+        cum = logits - logits.amax(-1, keepdim=True)  # (B, V): one new tensor, then in place
+        cum.div_(temperature).exp_().cumsum_(-1)  # weights exp((l - max) / T), accumulated
+        # the first token whose cumulative weight exceeds u * total (never a zero-weight token;
+        # a cumulative sum of non-negative floats never decreases, so the search is exact)
+        j = torch.searchsorted(cum, (u * cum[:, -1]).unsqueeze(-1), right=True).squeeze(-1)
+        return j.clamp_max(logits.shape[-1] - 1)
     logits = logits / temperature
     log_Z = torch.logsumexp(logits, dim=-1, keepdim=True)  # (B, 1)
 
     def pick(probs: torch.Tensor, idx: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         # probs (B, K) in descending order, idx (B, K) their token ids, u (B,)
-        if top_p < 1:  # keep a token while the mass strictly before it is < top_p
-            probs = probs * ((probs.cumsum(-1) - probs) < top_p)
+        probs = probs * ((probs.cumsum(-1) - probs) < top_p)  # keep while the mass before < top_p
         cum = probs.cumsum(-1)  # (B, K)
         j = (cum <= u.unsqueeze(-1) * cum[:, -1:]).sum(-1).clamp_max(probs.shape[-1] - 1)
         return idx.gather(-1, j.unsqueeze(-1)).squeeze(-1)
 
-    if top_p >= 1:
-        vocab = torch.arange(logits.shape[-1], device=logits.device).expand_as(logits)
-        return pick((logits - log_Z).exp(), vocab, u)
     k = min(256, logits.shape[-1])
     vals, idx = logits.topk(k, dim=-1)  # (B, k), descending
     probs = (vals - log_Z).exp()
@@ -126,6 +134,31 @@ def buffer_cache(cache, rows: torch.Tensor, capacity: int):
     return cache
 
 
+def common_prefix(rows: Sequence[Sequence[int]]) -> int:
+    """Length of the token prefix all ``rows`` share, leaving every row at least one own token
+    (the last prompt token must be run per row: its logits start the continuation)."""
+    first = rows[0]
+    n = min(len(r) for r in rows) - 1
+    for r in rows[1:]:
+        i = 0
+        while i < n and r[i] == first[i]:
+            i += 1
+        n = i
+    return max(n, 0)
+
+
+@torch.no_grad()
+def prefix_cache(model, prefix: Sequence[int], device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Keys and values of ``prefix`` (positions ``0..s-1``), ``[(k, v)]`` per layer, each
+    ``(1, H, s, d)``: prefilled once, then shared by every prompt that starts with it."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    ids = torch.as_tensor([list(prefix)], dtype=torch.long, device=device)
+    model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+    return [(layer.keys, layer.values) for layer in cache.layers]
+
+
 @torch.no_grad()
 def decode(
     model,
@@ -140,20 +173,33 @@ def decode(
     top_p: float,
     eos: Sequence[int],
     pad_id: int,
+    prefix: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> list[list[int]]:
     """New tokens for each row (``rows[b]`` = the prompt of row ``b``), EOS included.
 
     Args:
         ids, mask: ``(P, L)`` the distinct prompts, left-padded (``lm.pad_left``), prefilled once.
+            With ``prefix``: the prompts WITHOUT their shared first ``s`` tokens.
         rows: ``(B,)`` the prompt of every row; a prompt repeated ``n`` times gives ``n`` samples.
         uniforms: ``(B, max_new_tokens)`` the rows' random streams (``None`` when greedy).
+        prefix: :func:`prefix_cache` of the ``s`` tokens every prompt starts with. The cache
+            then holds ``[prefix | padding | rest of the prompt]`` per row: the padding sits in
+            the middle, masked, and the positions stay those of the whole prompt
+            (``s + (mask.cumsum(-1) - 1)``), so the draws are the same as without it.
     """
     from transformers import DynamicCache
 
     device = ids.device
-    L = ids.shape[1]
-    cache = DynamicCache()
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    P = ids.shape[0]
+    if prefix is None:
+        s, cache = 0, DynamicCache()
+    else:
+        s = prefix[0][0].shape[2]
+        cache = DynamicCache(ddp_cache_data=[(k.expand(P, -1, -1, -1), v.expand(P, -1, -1, -1))
+                                             for k, v in prefix])  # fmt: skip
+        mask = torch.cat([torch.ones((P, s), dtype=mask.dtype, device=device), mask], dim=1)
+    L = mask.shape[1]
+    pos = (mask[:, s:].cumsum(-1) - 1).clamp(min=0) + s
     logits = model(
         input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
         use_cache=True, logits_to_keep=1,

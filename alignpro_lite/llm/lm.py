@@ -37,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from alignpro_lite.config import cache_dir, get_device
-from alignpro_lite.llm.decoding import decode, draw
+from alignpro_lite.llm.decoding import common_prefix, decode, draw, prefix_cache
 from alignpro_lite.llm.frozen import PI_F_DECODING
 
 log = logging.getLogger(__name__)
@@ -351,6 +351,10 @@ def pad_left(
 
 
 # ----------------------------------------------------------------------------- sampling
+SAMPLE_BATCH = 128
+"""Rows per sampling batch in the bank and the evaluation (``benchmarks/bench_pipeline.py``)."""
+
+
 def row_seed(seed: int, k: int, text: str) -> int:
     """Seed of the random stream of sample ``k`` of the prompt ``text`` (63-bit)."""
     digest = hashlib.sha256(f"{int(seed)}|{int(k)}|{text}".encode()).digest()
@@ -403,6 +407,7 @@ def sample_ids(
     progress: bool = True,
     engine: str = "cache",
     streams: Sequence[Sequence[int]] | None = None,
+    share_prefix: bool = True,
 ) -> list[list[list[int]]]:
     """Sample ``n`` continuations per prompt as token ids (``out[i][k]``: sample k of prompt i).
 
@@ -421,6 +426,8 @@ def sample_ids(
     ``engine``: ``"cache"`` (default) prefills each distinct prompt of a batch once and decodes
     with a preallocated KV cache (:func:`alignpro_lite.llm.decoding.decode`); ``"generate"`` is
     ``model.generate`` with the same draws (the reference it is tested against, token for token).
+    ``share_prefix`` (cache engine): the token prefix every prompt of the call starts with (the
+    chat template's system turn) is prefilled once for the whole call, not once per prompt.
     """
     prompts = _check_texts(prompts, "prompts")
     for name, v, lo in (
@@ -448,6 +455,14 @@ def sample_ids(
     rows = [(i, k) for i in range(len(prompts)) for k in range(n)]
     rows.sort(key=lambda ik: len(ids[ik[0]]))  # stable: similar lengths share a batch
     out: list[list[list[int]]] = [[[] for _ in range(n)] for _ in prompts]
+    s, prefix = 0, None
+    distinct_ids = list({tuple(r) for r in ids})
+    if engine == "cache" and share_prefix and len(distinct_ids) > 1:
+        s = common_prefix(distinct_ids)
+        if s >= 4:  # worth a separate forward pass
+            prefix = prefix_cache(model, ids[0][:s], device)
+        else:
+            s = 0
     batches = range(0, len(rows), int(batch_size))
     for start in tqdm(batches, desc="sampling", unit="batch", disable=not progress):
         chunk = rows[start : start + int(batch_size)]
@@ -467,8 +482,9 @@ def sample_ids(
         if engine == "cache":
             distinct = list(dict.fromkeys(i for i, _ in chunk))  # one prefill per prompt
             where = {i: p for p, i in enumerate(distinct)}
-            input_ids, mask = pad_left([ids[i] for i in distinct], pad_id, device)
-            new = decode(model, input_ids, mask, [where[i] for i, _ in chunk], uniforms, **kw)
+            input_ids, mask = pad_left([ids[i][s:] for i in distinct], pad_id, device)
+            new = decode(model, input_ids, mask, [where[i] for i, _ in chunk], uniforms,
+                         prefix=prefix, **kw)  # fmt: skip
         else:
             new = _generate_rows(model, [ids[i] for i, _ in chunk], uniforms, device, **kw)
         for (i, k), toks in zip(chunk, new, strict=True):

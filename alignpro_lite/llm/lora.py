@@ -24,6 +24,7 @@ __all__ = [
     "is_peft",
     "lora_params",
     "merged",
+    "sampling",
     "load_lora",
     "save_lora",
     "use_adapter",
@@ -175,6 +176,15 @@ def use_adapter(model, name: str | None):
         yield
     finally:
         model.set_adapter(previous)
+
+
+@contextlib.contextmanager
+def sampling(model, name: str | None):
+    """Sample as adapter ``name`` (``None``: the frozen LLM): :func:`merged` for an adapter, so a
+    decode step runs the plain model; :func:`use_adapter` ``(model, None)`` otherwise."""
+    ctx = use_adapter(model, None) if name is None else merged(model, name)
+    with ctx:
+        yield model
 
 
 @contextlib.contextmanager
