@@ -116,7 +116,7 @@ bench: setup
 bench-pipeline: setup
 	$(BIN)/python benchmarks/bench_pipeline.py --threads 1
 
-# Stage times, the code before issue 21 vs this checkout (replicate --fast + one full stage, ~20 min).
+# Stage times, the code before issue 21 vs this checkout (replicate --fast + one full stage, ~35 min).
 bench-stages: setup
 	$(BIN)/python benchmarks/bench_stages.py --before a2c57ca --threads 1
 

@@ -1,6 +1,6 @@
 """Stage times of the pipeline, an older commit's code and this checkout's side by side in one run.
 
-    python benchmarks/bench_stages.py --before a2c57ca --threads 1     # ~15 min on 2 cores
+    python benchmarks/bench_stages.py --before a2c57ca --threads 1     # ~35 min on 2 cores
 
 Two measurements, each run first with the code of ``--before`` (checked out with ``git worktree``
 into a temporary folder and put first on ``PYTHONPATH``) and then with this checkout's code, one

@@ -416,7 +416,9 @@ def sample_ids(
     the EOS token when the model stopped before ``max_new_tokens``. All ``len(prompts) * n``
     rows are sorted by prompt length and cut into batches of ``batch_size`` rows (left padding):
     batching is the biggest lever on a CPU. Sample ``k`` of a prompt draws from its own random
-    stream (:func:`row_seed`), so results do not depend on ``batch_size`` or on the other prompts.
+    stream (:func:`row_seed`), so results do not depend on ``batch_size`` or on the other prompts
+    (in exact arithmetic: the batch's shape changes the float rounding of the logits, and a draw
+    whose uniform falls within that rounding of a CDF boundary can flip; rare, see the tests).
 
     ``streams`` (optional, ``(len(prompts), n)`` integers in ``[0, 2**63)``) replaces those
     seeds: row ``(i, k)`` draws from ``streams[i][k]``. The paired evaluation uses it for common
