@@ -36,8 +36,8 @@ def draw(logits: torch.Tensor, u: torch.Tensor, temperature: float, top_p: float
     is picked by inverse CDF with the row's own uniform ``u[b]`` (never a zero-probability token).
     ``top_p = 1`` walks the vocabulary in its own order (a binary search in the cumulative
     weights, computed in place: no normalisation, no comparison pass; ~6× cheaper than a
-    normalised CDF at ``B = 64``, ``V = 49152`` on one CPU thread, where each new ``(B, V)``
-    tensor costs its page faults). Otherwise the nucleus is first searched
+    normalised CDF at ``B = 64``, ``V = 49152`` on one CPU thread, where every pass over a
+    ``(B, V)`` tensor costs milliseconds). Otherwise the nucleus is first searched
     among the 256 most likely tokens (cheap) and rows whose nucleus is larger fall back to a full
     sort, so the draw is exact either way. ``temperature = 0`` is greedy (argmax).
 
@@ -185,7 +185,7 @@ def decode(
         prefix: :func:`prefix_cache` of the ``s`` tokens every prompt starts with. The cache
             then holds ``[prefix | padding | rest of the prompt]`` per row: the padding sits in
             the middle, masked, and the positions stay those of the whole prompt
-            (``s + (mask.cumsum(-1) - 1)``), so the draws are the same as without it.
+            (``s + (mask.cumsum(-1) - 1)``), so the draws are those without it (up to float rounding).
     """
     from transformers import DynamicCache
 
