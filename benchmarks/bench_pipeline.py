@@ -1,6 +1,6 @@
 """Sampling throughput at the pipeline's OWN shapes: the bank's and the evaluation's calls, replayed.
 
-    python benchmarks/bench_pipeline.py --threads 1            # 7 calls x ~192 rows, ~10 min
+    python benchmarks/bench_pipeline.py --threads 1            # 7 calls x ~128 rows, ~10 min
     python benchmarks/bench_pipeline.py --threads 1 --quick    # ~64 rows per call
 
 `bench_sampling.py` measures the sampler on a synthetic batch. A replicate samples the frozen model
@@ -14,7 +14,7 @@ prompts, all their ``n`` samples), and times two paths side by side in one run:
 * **old**: the sampler as it was called before issue 21 (cache engine, batch 64, every prompt
   prefilled in full, LoRA adapters applied unmerged);
 * **new**: the shared token prefix of a call (the chat template's system turn) prefilled once
-  (``share_prefix``), LoRA adapters folded into the weights while sampling (``lora.merged``), and
+  (``share_prefix``), LoRA adapters folded into the weights while sampling (``lora.sampling``), and
   the batch size ``--batch`` (default: the library's ``SAMPLE_BATCH``).
 
 **Roofline at those shapes.** The least time this machine's matrix products allow for the work a
@@ -151,7 +151,7 @@ def _run(model, tok, call: dict, *, batch: int, new: bool) -> tuple[list, float]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", type=int, default=192, help="rows per call (192)")
+    ap.add_argument("--rows", type=int, default=128, help="rows per call (128)")
     ap.add_argument("--quick", action="store_true", help="64 rows per call")
     ap.add_argument("--batch", type=int, default=None, help="the new path's batch size")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy machine)")
