@@ -25,6 +25,9 @@ from pathlib import Path
 
 from alignpro_lite.llm.frozen import PI_F_DECODING
 
+REPLICATE_STAGES = ("sft", "bank", "fits", "route_a", "evaluation", "report")
+"""``replicate --until`` choices (:data:`alignpro_lite.experiment.replicate.STAGES`)."""
+
 EXIT_USAGE = 2
 
 
@@ -445,6 +448,7 @@ def cmd_replicate(args) -> int:
         ReplicateConfig,
         estimate_seconds,
         replicate,
+        round2_config,
     )
 
     kw = dict(FAST) if (args.fast or fast_mode()) else {}
@@ -457,7 +461,14 @@ def cmd_replicate(args) -> int:
     kw["fit"] = args.fit
     kw["lam_rule"] = args.lam_rule
     try:
-        cfg = ReplicateConfig(**kw)
+        if args.round2:
+            if args.fit != "nca" or args.lam_rule != "noise-aware":
+                raise ValueError(
+                    "--round2 fits by NCA at the noise-aware λ; leave out --fit and --lam-rule."
+                )
+            cfg = round2_config(**kw)
+        else:
+            cfg = ReplicateConfig(**kw)
     except ValueError as err:
         raise CLIError(str(err)) from None
     if args.device and args.device.startswith("cuda"):
@@ -472,7 +483,12 @@ def cmd_replicate(args) -> int:
               + f"; total {sum(est.values()) / 60:.0f} min on a 2-core CPU")  # fmt: skip
         return 0
     with threads(args.threads):
-        tables = replicate(args.out, cfg, device=args.device, progress=not args.no_progress)
+        tables = replicate(args.out, cfg, device=args.device, progress=not args.no_progress,
+                           until=args.until)  # fmt: skip
+    if args.until != "report":
+        print(f"replicate: stopped after the {args.until} stage in {args.out}; rerun without "
+              "--until to go on.")  # fmt: skip
+        return 0
     _print_report(
         tables, ["task", "method", "mean", "ci_low", "ci_high", "var_within", "copy_rate"]
     )
@@ -657,6 +673,13 @@ def register_experiment(sub) -> None:
     rc.add_argument(
         "--estimate", action="store_true", help="print the time estimate per stage and exit"
     )
+    rc.add_argument("--round2", action="store_true",
+                    help="round 2's preregistered settings (runs/PREREGISTRATION.md): best-of-n "
+                    "pool of 16, no route (a); with --seed 0 also the kindness frontier (λ and β "
+                    "x 1/16, 1/4, 4, 16); the shipped round 2 is runs/round2/seed{0,1,2}")  # fmt: skip
+    rc.add_argument("--until", choices=REPLICATE_STAGES, default="report",
+                    help="stop after this stage (sft, bank, fits, route_a, evaluation; default: "
+                    "run every stage and write the report)")  # fmt: skip
     rc.add_argument("--threads", type=int_range(1), default=None)
     rc.add_argument("--no-progress", action="store_true")
     rc.set_defaults(func=cmd_replicate)

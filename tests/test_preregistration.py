@@ -22,6 +22,13 @@ def test_fingerprint_unchanged():
     assert set(recorded) == set(now)
 
 
+def test_round2_fingerprint_unchanged():
+    """Round 2's settings per seed, seeds, NoFT pool and comparisons are what was preregistered."""
+    recorded = prereg.read_fingerprint(DOC, "fingerprint-round2")
+    now = prereg.round2_fingerprint()
+    assert recorded == now, "round 2 differs from its preregistration; record a deviation"
+
+
 def test_fingerprint_reader_and_that_it_can_fail(tmp_path):
     doc = tmp_path / "p.md"
     doc.write_text("text\n```fingerprint\na: 1\nb: x: y\n```\nmore\n", encoding="utf-8")

@@ -15,7 +15,15 @@ import hashlib
 import json
 from pathlib import Path
 
-__all__ = ["fingerprint", "fingerprint_lines", "read_fingerprint"]
+__all__ = [
+    "fingerprint",
+    "fingerprint_lines",
+    "read_fingerprint",
+    "round2_fingerprint",
+    "ROUND2_SEEDS",
+]
+
+ROUND2_SEEDS = (0, 1, 2)
 
 
 def _sha256(path: Path) -> str:
@@ -52,16 +60,36 @@ def fingerprint() -> dict[str, str]:
     return out
 
 
-def fingerprint_lines() -> str:
-    """The fingerprint as the ``name: value`` lines of the document's block."""
-    return "\n".join(f"{k}: {v}" for k, v in fingerprint().items())
+def round2_fingerprint() -> dict[str, str]:
+    """What round 2 fixes beyond :func:`fingerprint`: each seed's replication settings
+    (:func:`~alignpro_lite.experiment.replicate.round2_config`, their SHA-256), the seeds, the
+    NoFT pool size and the pooled comparisons (:mod:`alignpro_lite.experiment.pooled`)."""
+    from alignpro_lite.experiment.pooled import COMPARISONS
+    from alignpro_lite.experiment.replicate import round2_config
+
+    out: dict[str, str] = {"seeds": ",".join(map(str, ROUND2_SEEDS))}
+    for s in ROUND2_SEEDS:
+        cfg = json.dumps(round2_config(s).to_json(), sort_keys=True)
+        out[f"settings seed {s}"] = hashlib.sha256(cfg.encode()).hexdigest()[:16]
+    out["NoFT answers per test prompt"] = str(round2_config(0).bon_pool)
+    out["comparisons"] = "; ".join(f"{a} - {b}" for a, b in COMPARISONS)
+    return out
 
 
-def read_fingerprint(path: str | Path) -> dict[str, str]:
-    """The ```` ```fingerprint ```` block of a preregistration document as ``{name: value}``."""
+def fingerprint_lines(block: str = "fingerprint") -> str:
+    """A fingerprint as the ``name: value`` lines of the document's block (``block``:
+    ``"fingerprint"`` or ``"fingerprint-round2"``)."""
+    fp = round2_fingerprint() if block == "fingerprint-round2" else fingerprint()
+    return "\n".join(f"{k}: {v}" for k, v in fp.items())
+
+
+def read_fingerprint(path: str | Path, block: str = "fingerprint") -> dict[str, str]:
+    """The ```` ```fingerprint ```` block (or another ``block`` tag) of a preregistration
+    document as ``{name: value}``."""
     text = Path(path).read_text(encoding="utf-8")
-    start = text.find("```fingerprint\n")
+    tag = f"```{block}\n"
+    start = text.find(tag)
     if start < 0:
-        raise ValueError(f"{path} has no ```fingerprint block.")
-    body = text[start + len("```fingerprint\n") :].split("```", 1)[0]
+        raise ValueError(f"{path} has no ```{block} block.")
+    body = text[start + len(tag) :].split("```", 1)[0]
     return dict(line.split(": ", 1) for line in body.strip().splitlines())

@@ -119,6 +119,7 @@ class ReplicateConfig:
     tau: float = 0.6
     sweep_tasks: tuple[str, ...] = ("kindness",)
     sweep_factors: tuple[float, ...] = (0.25, 4.0, 16.0)
+    beta_sweep_factors: tuple[float, ...] = ()
     route_a_tasks: tuple[str, ...] = ("kindness",)
     route_a_steps: int = 20
     route_a_batch: int = 4
@@ -134,7 +135,7 @@ class ReplicateConfig:
                 raise ValueError(f"unknown task {t!r}; tasks are {TASKS}.")
         if not self.tasks:
             raise ValueError("tasks is empty: give at least one of " + ", ".join(TASKS) + ".")
-        for f in self.sweep_factors:
+        for f in (*self.sweep_factors, *self.beta_sweep_factors):
             if not (f > 0 and math.isfinite(f)):
                 raise ValueError(f"sweep factors must be finite and > 0, got {f!r}.")
         if self.fit not in FITS:
@@ -169,6 +170,22 @@ class ReplicateConfig:
                 v = d[f.name]
                 kw[f.name] = tuple(v) if isinstance(v, list) else v
         return cls(**kw)
+
+
+STAGES = ("sft", "bank", "fits", "route_a", "evaluation", "report")
+"""The stages in order; ``replicate(..., until=stage)`` stops after ``stage``."""
+
+
+def round2_config(seed: int, **overrides) -> ReplicateConfig:
+    """Round 2 of the capstone (``runs/PREREGISTRATION.md``, round 2): NCA fits at the
+    noise-aware λ, a NoFT pool of 32 answers per test prompt (NoFT's mean and best-of-n, n = 1 … 16), no route (a); seed 0 also refits
+    kindness at λ × {1/16, 1/4, 4, 16} and β × {1/16, 1/4, 4, 16} (the frontier)."""
+    frontier = seed == 0
+    kw = dict(seed=seed, fit="nca", lam_rule="noise-aware", route_a_tasks=(), bon_pool=32,
+              sweep_tasks=("kindness",) if frontier else (),
+              sweep_factors=(0.0625, 0.25, 4.0, 16.0),
+              beta_sweep_factors=(0.0625, 0.25, 4.0, 16.0) if frontier else ())  # fmt: skip
+    return replace(ReplicateConfig(**kw), **overrides)
 
 
 FAST = dict(n_prompts=3, n_test_prompts=3, n_rewrites=2, n_heldout=1, n_answers=2, n_responses=3,
@@ -222,14 +239,15 @@ def estimate_seconds(cfg: ReplicateConfig) -> dict[str, float]:
     per_task_bank = n_x * (n_rw * (c["rewrite"] + c["logprob"] + cfg.n_answers * c["answer"])
                            + cfg.n_responses * (c["answer"] + c["logprob"]))  # fmt: skip
     n_sweep = sum(len(cfg.sweep_factors) for t in cfg.tasks if t in cfg.sweep_tasks)
+    n_beta = sum(len(cfg.beta_sweep_factors) for t in cfg.tasks if t in cfg.sweep_tasks)
     n_fits = 2 * len(cfg.tasks) + n_sweep
     monitor = min(6, n_x) * min(8, cfg.n_rewrites) * c["monitor_row"] * 5
     ev = n_t * cfg.n_samples
     per_task_eval = (cfg.bon_pool * n_t * c["answer"] + 2 * ev * (c["rewrite"] + c["answer"])
                      + ev * c["answer"] + 4 * ev * c["logprob"])  # fmt: skip
-    sweep_eval = (
-        n_sweep * n_t * cfg.n_sweep_samples * (c["rewrite"] + c["answer"] + 2 * c["logprob"])
-    )
+    sweep_eval = n_sweep * n_t * cfg.n_sweep_samples * (
+        c["rewrite"] + c["answer"] + 2 * c["logprob"]
+    ) + n_beta * n_t * cfg.n_sweep_samples * (c["answer"] + 2 * c["logprob"])
     n_a = sum(t in cfg.route_a_tasks for t in cfg.tasks)
     route_a = n_a * cfg.route_a_steps * cfg.route_a_batch * cfg.route_a_k * c["route_a_rollout"]
     sweep_eval += n_a * n_t * cfg.n_sweep_samples * (c["rewrite"] + c["answer"] + 2 * c["logprob"])
@@ -242,6 +260,7 @@ def estimate_seconds(cfg: ReplicateConfig) -> dict[str, float]:
         fits = (
             len(cfg.tasks) * (per_fit["align-pro"] + per_fit["rlhf"])
             + n_sweep * per_fit["align-pro"]
+            + n_beta * per_fit["rlhf"]
         )
     else:
         fits = n_fits * (cfg.fit_steps * c["fit_step"] * cfg.fit_batch / 16 + monitor)
@@ -517,12 +536,16 @@ def replicate(
     progress: bool = True,
     model=None,
     tok=None,
+    until: str = "report",
 ) -> dict[str, pd.DataFrame]:
-    """Run (or resume) every stage into ``out``; returns the report's tables."""
+    """Run (or resume) every stage into ``out``; returns the report's tables (an empty dict
+    when ``until`` names a stage before the report: the run stops after that stage)."""
     from alignpro_lite.experiment.report import machine
     from alignpro_lite.llm.tasks import load_task
 
     cfg = cfg or ReplicateConfig()
+    if until not in STAGES:
+        raise ValueError(f"until must be one of {STAGES}, got {until!r}.")
     out = check_out_dir(out, (CONFIG_FILE,), flag="--out")
     saved = out / CONFIG_FILE
     weights = {t: list(preregistered_weights(t)) for t in cfg.tasks}  # λ, β: data/headroom
@@ -561,6 +584,8 @@ def replicate(
     t0 = time.perf_counter()
     model = _stage_sft(cfg, out, model, tok, progress)
     timings["sft"] = time.perf_counter() - t0
+    if until == "sft":
+        return {}
 
     # 2. banks
     t0 = time.perf_counter()
@@ -571,6 +596,8 @@ def replicate(
                                    sft_adapter="sft", reference=adapter_digest(out / "sft"),
                                    progress=progress)  # fmt: skip
     timings["bank"] = time.perf_counter() - t0
+    if until == "bank":
+        return {}
 
     # 3. fits
     t0 = time.perf_counter()
@@ -586,6 +613,8 @@ def replicate(
                 jobs.append(
                     ("align-pro", task, lam * f, out / "sweep" / f"{task}-lam{lam * f:.4g}")
                 )
+            for f in cfg.beta_sweep_factors:
+                jobs.append(("rlhf", task, beta * f, out / "sweep" / f"{task}-beta{beta * f:.4g}"))
     rows_cache: dict = {}
     for kind, task, weight, folder in jobs:
         key = (kind, task)
@@ -601,6 +630,8 @@ def replicate(
             }
         )
     timings["fits"] = time.perf_counter() - t0
+    if until == "fits":
+        return {}
 
     # 3b. route (a): the policy gradient of notebook 03 on the same rho_sft and reward, for comparison
     t0 = time.perf_counter()
@@ -608,6 +639,8 @@ def replicate(
         if task in cfg.route_a_tasks:
             model = _stage_route_a(cfg, out, task, model, tok, progress, lam=used[task][0])
     timings["route_a"] = time.perf_counter() - t0
+    if until == "route_a":
+        return {}
 
     # 4. evaluation
     t0 = time.perf_counter()
@@ -645,6 +678,11 @@ def replicate(
                 parts.append(
                     job(lab, "align-pro", d, "sft", ns).assign(lam=lam_g, beta=nan, route="b")
                 )
+        if task in cfg.sweep_tasks:
+            for f in cfg.beta_sweep_factors:
+                d = out / "sweep" / f"{task}-beta{beta * f:.4g}" / "adapter"
+                parts.append(job(f"RLHF β={beta * f:.4g}", "rlhf", d, None, cfg.n_sweep_samples)
+                             .assign(lam=nan, beta=beta * f, route="b"))  # fmt: skip
         if task in cfg.route_a_tasks:
             lab = f"Align-Pro λ={lam:.4g} route (a)"
             parts.append(job(lab, "align-pro", out / f"route-a-{task}" / "adapter", "sft",
@@ -654,6 +692,8 @@ def replicate(
         )
     samples = pd.concat(parts, ignore_index=True)
     timings["evaluation"] = time.perf_counter() - t0
+    if until == "evaluation":
+        return {"samples": samples}
 
     # 5. report
     tables = report_tables(samples, cfg, banks, out, folders=[f for *_, f in jobs], weights=used)
@@ -707,7 +747,7 @@ def report_tables(samples: pd.DataFrame, cfg: ReplicateConfig, banks: dict, out:
     """Every table of the replication's report from its samples, banks and fit ``folders``;
     ``weights``: the ``(λ, β)`` each task was fitted with (default :func:`preregistered_weights`)."""
     weights = weights or {}
-    main = samples[~samples["method"].str.startswith("Align-Pro λ=")]
+    main = samples[~samples["method"].str.startswith(("Align-Pro λ=", "RLHF β="))]
     base_rows = []
     for task in dict.fromkeys(main["task"]):
         lam = weights.get(task, preregistered_weights(task))[0]

@@ -39,7 +39,14 @@ import pandas as pd
 import torch
 
 from alignpro_lite.llm.frozen import PI_F_DECODING
-from alignpro_lite.llm.lm import SAMPLE_BATCH, chat_format, row_seed, sample_ids, token_logprobs
+from alignpro_lite.llm.lm import (
+    SAMPLE_BATCH,
+    chat_format,
+    row_seed,
+    same_model,
+    sample_ids,
+    token_logprobs,
+)
 from alignpro_lite.llm.lora import sampling, use_adapter
 
 __all__ = [
@@ -216,6 +223,8 @@ def build_bank(
     manifest = _read_manifest(folder)
     if manifest is not None:
         manifest = _migrate_manifest(manifest)
+    if manifest is not None and same_model(manifest.get("model"), model_id):
+        manifest["model"] = model_id  # the same weights under an earlier fingerprint
     if manifest is not None and {k: manifest.get(k) for k in want} != want:
         raise ValueError(
             f"the bank in {folder} was drawn with other settings ({manifest.get('spec')}); use "
