@@ -484,7 +484,7 @@ def cmd_replicate(args) -> int:
         return 0
     with threads(args.threads):
         tables = replicate(args.out, cfg, device=args.device, progress=not args.no_progress,
-                           until=args.until)  # fmt: skip
+                           until=args.until, reuse_eval=args.reuse_eval)  # fmt: skip
     if args.until != "report":
         print(f"replicate: stopped after the {args.until} stage in {args.out}; rerun without "
               "--until to go on.")  # fmt: skip
@@ -493,6 +493,21 @@ def cmd_replicate(args) -> int:
         tables, ["task", "method", "mean", "ci_low", "ci_high", "var_within", "copy_rate"]
     )
     print(f"wrote {Path(args.out) / 'report'}")
+    return 0
+
+
+def cmd_pool(args) -> int:
+    from alignpro_lite.experiment.pooled import pool_round
+
+    tables = pool_round(args.runs, args.out, seeds=tuple(args.seeds))
+    p = tables["pooled"]
+    p = p[p["estimator"] == "crossed"]
+    print("pooled over seeds (prompts and seeds random, 95% CI):")
+    print(p[["task", "a", "b", "mean", "ci_low", "ci_high", "seed_sd", "df", "significant"]]
+          .round(3).to_string(index=False))  # fmt: skip
+    print("\ntargets:")
+    print(tables["targets"].to_string(index=False))
+    print(f"wrote {Path(args.out) if args.out else Path(args.runs) / 'report'}")
     return 0
 
 
@@ -677,12 +692,33 @@ def register_experiment(sub) -> None:
                     help="round 2's preregistered settings (runs/PREREGISTRATION.md): best-of-n "
                     "pool of 16, no route (a); with --seed 0 also the kindness frontier (λ and β "
                     "x 1/16, 1/4, 4, 16); the shipped round 2 is runs/round2/seed{0,1,2}")  # fmt: skip
+    rc.add_argument("--reuse-eval", default=None, metavar="DIR",
+                    help="copy evaluation caches made from the same inputs from this replication "
+                    "(NoFT's answers do not depend on the seed; round 2: --reuse-eval runs/round2/seed0)")  # fmt: skip
     rc.add_argument("--until", choices=REPLICATE_STAGES, default="report",
                     help="stop after this stage (sft, bank, fits, route_a, evaluation; default: "
                     "run every stage and write the report)")  # fmt: skip
     rc.add_argument("--threads", type=int_range(1), default=None)
     rc.add_argument("--no-progress", action="store_true")
     rc.set_defaults(func=cmd_replicate)
+
+    po = sub.add_parser(
+        "pool",
+        help="round 2 pooled over seeds: per-seed and pooled paired differences, variances, gap "
+        "closed, the frontier, the preregistered targets",
+        description="Read RUNS/seed{s}/ (alignpro-lite replicate --round2 --seed s --out "
+        "RUNS/seed{s}) and write the round's tables into OUT (default RUNS/report): paired "
+        "differences per seed and pooled with prompts and seeds random, total and within-prompt "
+        "variances, gap closed, the reward-KL frontier of seed 0 and the targets of "
+        "runs/PREREGISTRATION.md. Seconds, not minutes: it reads the shipped evaluations.",
+    )
+    po.add_argument(
+        "--runs", default="runs/round2", help="the round's folder (default runs/round2)"
+    )
+    po.add_argument("--out", default=None, help="output folder (default RUNS/report)")
+    po.add_argument("--seeds", nargs="+", type=SEED, default=[0, 1, 2],
+                    help="the seeds to pool (preregistered: 0 1 2)")  # fmt: skip
+    po.set_defaults(func=cmd_pool)
 
     ls = sub.add_parser(
         "lam-sweep",

@@ -131,3 +131,55 @@ def test_gap_is_undefined_when_rlhf_does_not_beat_noft():
     t = P.prompt_table(samples, pool)
     g = P.gap_table(t, P.pooled_differences(t), n_boot=100)
     assert g.iloc[0]["status"].startswith("undefined") and math.isnan(g.iloc[0]["gap_closed"])
+
+
+def _write_toy_round(root, seeds=(0, 1)):
+    """Two seeds' report/samples.csv and NoFT pools, with a frontier on seed 0."""
+    rng = np.random.default_rng(7)
+    n, k, m = 6, 4, 8
+    pool = pd.DataFrame([{"task": "kindness", "method": "NoFT pool", "prompt_id": i, "sample": j,
+                          "reward": 0.1 * i + rng.normal(0, 0.1)} for i in range(n) for j in range(m)])  # fmt: skip
+    for s in seeds:
+        rows = []
+        methods = [("NoFT", 0.0, math.nan, math.nan, 0.0), ("Align-Pro", 0.1, 0.4, math.nan, 0.05),
+                   ("SFT prompter (λ=∞)", 0.05, math.inf, math.nan, 0.0),
+                   ("RLHF", 0.3, math.nan, 0.14, 0.2)]  # fmt: skip
+        if s == 0:
+            methods += [(f"Align-Pro λ={lam:.4g}", 0.1, lam, math.nan, 0.02 / lam)
+                        for lam in (0.1, 0.4, 1.6)]  # fmt: skip
+            methods += [(f"RLHF β={b:.4g}", 0.3, math.nan, b, 0.03 / b) for b in (0.035, 0.55)]
+        for method, mu, lam, beta, kl in methods:
+            for i in range(n):
+                for j in range(k):
+                    rows.append({"task": "kindness", "method": method, "prompt_id": i, "sample": j,
+                                 "reward": mu + 0.1 * i + rng.normal(0, 0.1), "lam": lam,
+                                 "beta": beta, "kl_tok": kl, "bon_n": math.nan})  # fmt: skip
+        samples = pd.DataFrame(rows)
+        bon = samples[samples["method"] == "NoFT"].assign(method="Best-of-n", bon_n=2)
+        d = root / f"seed{s}"
+        (d / "report").mkdir(parents=True)
+        (d / "eval" / "kindness").mkdir(parents=True)
+        pd.concat([samples, bon]).to_csv(d / "report" / "samples.csv", index=False)
+        pool.drop(columns="task").to_csv(d / "eval" / "kindness" / "NoFT_pool.csv", index=False)
+
+
+def test_pool_round_writes_the_set_and_judges_targets(tmp_path):
+    _write_toy_round(tmp_path)
+    t = P.pool_round(tmp_path, seeds=(0, 1))
+    for name in P.ROUND2_FILES:
+        assert (tmp_path / "report" / name).is_file()
+    f = t["frontier"]
+    assert set(f["method"]) == {"Align-Pro", "RLHF", "Best-of-n"}
+    assert P.monotone_in_weight(f, "Align-Pro") and P.monotone_in_weight(f, "Best-of-n")
+    pooled = t["pooled"]
+    cf = pooled[pooled["b"] == P.CF]
+    assert len(cf) == 2 and cf["mean"].notna().all()  # closed-form rho* from the test table
+    tg = t["targets"]
+    assert set(tg["target"]) >= {"1", "3", "4", "6", "7"}
+    assert tg.loc[(tg["target"] == "1"), "met"].all()
+
+
+def test_pool_round_names_a_missing_seed(tmp_path):
+    _write_toy_round(tmp_path, seeds=(0,))
+    with pytest.raises(ValueError, match="seed1"):
+        P.pool_round(tmp_path, seeds=(0, 1))

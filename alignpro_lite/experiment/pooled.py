@@ -338,7 +338,8 @@ def frontier_table(samples: pd.DataFrame, pool: pd.DataFrame, task: str = "kindn
                          "reward_low": rw[1], "reward_high": rw[2],
                          "kl_estimator": "per-token, own space"})  # fmt: skip
     p = pool[pool["task"] == task]
-    for n in bon_ns:
+    m = int(p.groupby("prompt_id").size().min())
+    for n in [n for n in bon_ns if n <= m]:  # the pool bounds n
         u = p.groupby("prompt_id")["reward"].apply(lambda r, n=n: bon_ustat(r.to_numpy(), n))
         rw = _mean_ci(u)
         rows.append({"task": task, "method": "Best-of-n", "label": f"Best-of-{n}", "weight": float(n),
@@ -364,3 +365,109 @@ def monotone_in_weight(frontier: pd.DataFrame, method: str) -> bool:
 
 def report_json(path: Path, meta: dict) -> None:
     path.write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- the round's report
+POWER_STATUS = {("kindness", RLHF): "confirmatory", ("helpfulness", RLHF): "confirmatory",
+                ("kindness", AP): "estimation", ("helpfulness", AP): "estimation",
+                ("harmlessness", RLHF): "control", ("harmlessness", AP): "control"}  # fmt: skip
+"""Each (task, method) cell's status in the round-2 preregistration (its power analysis)."""
+PREDICTED = {("kindness", AP): 0.059, ("kindness", RLHF): 0.153, ("helpfulness", AP): 0.056,
+             ("helpfulness", RLHF): 0.176, ("harmlessness", AP): 0.030,
+             ("harmlessness", RLHF): 0.014}  # fmt: skip
+"""The preregistered predicted effect − NoFT of each cell (train data, fit-shrunk)."""
+ROUND2_FILES = ("per_seed.csv", "pooled.csv", "variance.csv", "gap.csv", "frontier.csv",
+                "targets.csv", "report.json")  # fmt: skip
+
+
+def targets_table(diffs: pd.DataFrame, variance: pd.DataFrame, gap: pd.DataFrame,
+                  frontier: pd.DataFrame | None) -> pd.DataFrame:  # fmt: skip
+    """The preregistered targets of round 2, each with its expectation, what was observed and
+    whether it was met."""
+    crossed = diffs[(diffs["estimator"] == "crossed")].set_index(["task", "a", "b"])
+    rows = []
+
+    def cell(task, m):
+        r = crossed.loc[(task, m, NOFT)]
+        return r, f"{r['mean']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+
+    tasks = list(dict.fromkeys(diffs["task"]))
+    for task in tasks:
+        for m in (RLHF, AP):
+            if (task, m, NOFT) not in crossed.index:
+                continue
+            r, txt = cell(task, m)
+            status = POWER_STATUS.get((task, m), "estimation")
+            target = (
+                "1"
+                if (m == RLHF and status == "confirmatory")
+                else ("5" if status == "control" else "2")
+            )
+            rows.append({"target": target, "task": task, "what": f"{m} − NoFT > 0 ({status})",
+                         "expected": f"{PREDICTED.get((task, m), math.nan):+.3f}",
+                         "observed": txt, "met": bool(r["ci_low"] > 0)})  # fmt: skip
+    for g in gap.itertuples():
+        obs = (
+            g.status
+            if g.status != "defined"
+            else f"{g.gap_closed:.2f} [{g.ci_low:.2f}, {g.ci_high:.2f}]"
+        )
+        exp = {"kindness": "0.39", "helpfulness": "0.32", "harmlessness": "undefined"}.get(
+            g.task, ""
+        )
+        rows.append({"target": "3", "task": g.task, "what": "gap closed", "expected": exp,
+                     "observed": obs, "met": g.status == "defined"})  # fmt: skip
+    v = variance[(variance["method"] == AP) & (variance["seed"] == "mean")]
+    below = int((v["total_minus_noft"] < 0).sum())
+    rows.append({"target": "4", "task": "all", "what": "Align-Pro total variance < NoFT's on ≥ 2/3",
+                 "expected": "weakly (3/3 predicted, inside the noise)",
+                 "observed": f"{below}/{len(v)}: " + ", ".join(f"{r.task} {r.total_minus_noft:+.4f}" for r in v.itertuples()),
+                 "met": below >= 2})  # fmt: skip
+    for task in tasks:
+        if (task, AP, NOFT) not in crossed.index or (task, RLHF, NOFT) not in crossed.index:
+            continue
+        a, r = crossed.loc[(task, AP, NOFT), "mean"], crossed.loc[(task, RLHF, NOFT), "mean"]
+        rows.append({"target": "6", "task": task, "what": "paper's shape NoFT < Align-Pro < RLHF",
+                     "expected": "no" if task == "harmlessness" else "yes",
+                     "observed": f"AP {a:+.3f}, RLHF {r:+.3f}", "met": bool(0 < a < r)})  # fmt: skip
+    if frontier is not None and not frontier.empty:
+        for m in ("Align-Pro", "RLHF"):
+            g = frontier[frontier["method"] == m].sort_values("weight")
+            g = g[np.isfinite(g["weight"])]
+            rows.append({"target": "7", "task": frontier["task"].iloc[0],
+                         "what": f"{m}: KL strictly decreasing in {'λ' if m == 'Align-Pro' else 'β'}",
+                         "expected": "yes", "observed": ", ".join(f"{k:.3g}" for k in g["kl"]),
+                         "met": bool(np.all(np.diff(g["kl"].to_numpy()) < 0))})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def pool_round(root: str | Path, out: str | Path | None = None, seeds=(0, 1, 2),
+               frontier_seed: int = 0, frontier_task: str = "kindness") -> dict:  # fmt: skip
+    """Every table of round 2 from ``ROOT/seed{s}/``, written as one set into ``out`` (default
+    ``ROOT/report``): per-seed and pooled differences, variances, gap closed, the frontier of
+    ``frontier_seed`` and the targets."""
+    import time
+
+    from alignpro_lite.atomic import check_out_dir, staged_dir
+    from alignpro_lite.experiment.baselines import closed_form_candidates
+
+    t0 = time.perf_counter()
+    root = Path(root)
+    out = check_out_dir(out or root / "report", ROUND2_FILES, flag="--out")
+    samples, pool = load_round(root, seeds)
+    table = prompt_table(samples, pool, closed_form=closed_form_candidates)
+    diffs = pooled_differences(table)
+    variance = variance_table(samples, pool)
+    gap = gap_table(table, diffs)
+    s0 = samples[samples["seed"] == frontier_seed]
+    frontier = frontier_table(s0, pool, frontier_task) if frontier_seed in seeds else pd.DataFrame()
+    targets = targets_table(diffs, variance, gap, frontier)
+    tables = {"per_seed": diffs[diffs["seed"] != "pooled"], "pooled": diffs[diffs["seed"] == "pooled"],
+              "variance": variance, "gap": gap, "frontier": frontier, "targets": targets}  # fmt: skip
+    with staged_dir(out, flag="--out", owned=ROUND2_FILES) as tmp:
+        for name, df in tables.items():
+            df.to_csv(tmp / f"{name}.csv", index=False)
+        report_json(tmp / "report.json", {"root": str(root), "seeds": list(seeds),
+                                          "frontier_seed": frontier_seed,
+                                          "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
+    return tables

@@ -462,8 +462,9 @@ def _stage_route_a(cfg: ReplicateConfig, out: Path, task: str, model, tok, progr
 
 
 def _eval_job(cfg, out: Path, task: str, label: str, method: str, adapter_dir: Path | None,
-              ref: str | None, n: int, model, tok, prompts) -> pd.DataFrame:  # fmt: skip
-    """One cached evaluation (``OUT/eval/{task}/{slug}.csv``)."""
+              ref: str | None, n: int, model, tok, prompts, reuse: Path | None = None) -> pd.DataFrame:  # fmt: skip
+    """One cached evaluation (``OUT/eval/{task}/{slug}.csv``); a cache of ``reuse`` (another
+    replication's folder) made from the same inputs is copied instead of recomputed."""
     slug = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in label)
     path = out / "eval" / task / f"{slug}.csv"
     made_from = {"adapter": adapter_digest(adapter_dir) if adapter_dir is not None else None,
@@ -473,6 +474,21 @@ def _eval_job(cfg, out: Path, task: str, label: str, method: str, adapter_dir: P
     if kl_tok:
         made_from["kl_tok"] = True
     key_path = path.with_suffix(".json")
+    if reuse is not None and not path.is_file():  # e.g. NoFT's answers: the same for every seed
+        src = Path(reuse) / "eval" / task / path.name
+        src_key = src.with_suffix(".json")
+        if (
+            src.is_file()
+            and src_key.is_file()
+            and json.loads(src_key.read_text(encoding="utf-8")) == made_from
+        ):
+            import shutil
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, path)
+            key_path.write_text(json.dumps(made_from), encoding="utf-8")
     fresh = key_path.is_file() and json.loads(key_path.read_text(encoding="utf-8")) == made_from
     if path.is_file() and fresh:
         return pd.read_csv(path, keep_default_na=False,
@@ -537,15 +553,21 @@ def replicate(
     model=None,
     tok=None,
     until: str = "report",
+    reuse_eval: str | Path | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Run (or resume) every stage into ``out``; returns the report's tables (an empty dict
-    when ``until`` names a stage before the report: the run stops after that stage)."""
+    when ``until`` names a stage before the report: the run stops after that stage).
+    ``reuse_eval``: another replication's folder whose evaluation caches made from the same inputs
+    (NoFT's answers: no adapter, same prompts and streams) are copied, not recomputed."""
     from alignpro_lite.experiment.report import machine
     from alignpro_lite.llm.tasks import load_task
 
     cfg = cfg or ReplicateConfig()
     if until not in STAGES:
         raise ValueError(f"until must be one of {STAGES}, got {until!r}.")
+    if reuse_eval is not None and not (Path(reuse_eval) / "eval").is_dir():
+        raise ValueError(f"--reuse-eval {reuse_eval}: no eval/ folder there; give a replication "
+                         "folder whose evaluation has run (e.g. runs/round2/seed0).")  # fmt: skip
     out = check_out_dir(out, (CONFIG_FILE,), flag="--out")
     saved = out / CONFIG_FILE
     weights = {t: list(preregistered_weights(t)) for t in cfg.tasks}  # λ, β: data/headroom
@@ -654,7 +676,8 @@ def replicate(
         nan = math.nan
 
         def job(label, method, adapter_dir, ref, n_s, task=task, ps=ps):
-            return _eval_job(cfg, out, task, label, method, adapter_dir, ref, n_s, model, tok, ps)
+            return _eval_job(cfg, out, task, label, method, adapter_dir, ref, n_s, model, tok, ps,
+                             reuse=reuse_eval)  # fmt: skip
 
         pool = job("NoFT pool", "noft", None, None, cfg.bon_pool)
         noft = pool[pool["sample"] < n].assign(method="NoFT")
