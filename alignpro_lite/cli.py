@@ -690,7 +690,7 @@ def register_experiment(sub) -> None:
     )
     rc.add_argument("--round2", action="store_true",
                     help="round 2's preregistered settings (runs/PREREGISTRATION.md): best-of-n "
-                    "pool of 16, no route (a); with --seed 0 also the kindness frontier (λ and β "
+                    "pool of 32, no route (a); with --seed 0 also the kindness frontier (λ and β "
                     "x 1/16, 1/4, 4, 16); the shipped round 2 is runs/round2/seed{0,1,2}")  # fmt: skip
     rc.add_argument("--reuse-eval", default=None, metavar="DIR",
                     help="copy evaluation caches made from the same inputs from this replication "

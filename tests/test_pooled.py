@@ -145,14 +145,14 @@ def _write_toy_round(root, seeds=(0, 1)):
                    ("SFT prompter (λ=∞)", 0.05, math.inf, math.nan, 0.0),
                    ("RLHF", 0.3, math.nan, 0.14, 0.2)]  # fmt: skip
         if s == 0:
-            methods += [(f"Align-Pro λ={lam:.4g}", 0.1, lam, math.nan, 0.02 / lam)
-                        for lam in (0.1, 0.4, 1.6)]  # fmt: skip
+            methods += [(f"Align-Pro λ={lam:.4g}", 0.1 if lam < 6 else 0.0, lam, math.nan, 0.02 / lam)
+                        for lam in (0.1, 0.4, 1.6, 6.4)]  # fmt: skip
             methods += [(f"RLHF β={b:.4g}", 0.3, math.nan, b, 0.03 / b) for b in (0.035, 0.55)]
         for method, mu, lam, beta, kl in methods:
             for i in range(n):
                 for j in range(k):
                     rows.append({"task": "kindness", "method": method, "prompt_id": i, "sample": j,
-                                 "reward": mu + 0.1 * i + rng.normal(0, 0.1), "lam": lam,
+                                 "stream": 1000 + j, "reward": mu + 0.1 * i + rng.normal(0, 0.1), "lam": lam,
                                  "beta": beta, "kl_tok": kl, "bon_n": math.nan})  # fmt: skip
         samples = pd.DataFrame(rows)
         bon = samples[samples["method"] == "NoFT"].assign(method="Best-of-n", bon_n=2)
@@ -179,7 +179,64 @@ def test_pool_round_writes_the_set_and_judges_targets(tmp_path):
     assert tg.loc[(tg["target"] == "1"), "met"].all()
 
 
+def test_sweep_contrast_pairs_lam0_with_16_lam0_by_stream(tmp_path):
+    _write_toy_round(tmp_path)
+    t = P.pool_round(tmp_path, seeds=(0, 1))
+    c = t["per_seed"]
+    c = c[c["a"].str.startswith("Align-Pro λ0") & (c["measure"] == "reward")]
+    assert len(c) == 1 and c.iloc[0]["b"].startswith("Align-Pro 16λ0 (6.4")
+    assert c.iloc[0]["mean"] == pytest.approx(0.1, abs=0.1)  # the toy's λ0 − 16λ0 is +0.1
+    assert c.iloc[0]["ci_low"] < c.iloc[0]["mean"] < c.iloc[0]["ci_high"]
+    kl = t["per_seed"]
+    kl = kl[kl["a"].str.startswith("Align-Pro λ0") & (kl["measure"] == "kl_tok")].iloc[0]
+    assert kl["mean"] == pytest.approx(0.02 / 0.4 - 0.02 / 6.4)
+    # without the 16λ0 refit the contrast names what is missing
+    samples, _ = P.load_round(tmp_path, seeds=(0,))
+    with pytest.raises(ValueError, match="no Align-Pro refit at λ = 6.4"):
+        P.sweep_contrast(samples[samples["method"] != "Align-Pro λ=6.4"])
+
+
+def test_round_samples_make_each_seed_a_complete_paired_comparison(tmp_path):
+    _write_toy_round(tmp_path)
+    t = P.pool_round(tmp_path, seeds=(0, 1))
+    s = pd.read_csv(tmp_path / "report" / "samples.csv")
+    assert "Best-of-n" not in set(s["method"])
+    for seed in (0, 1):
+        g = s[(s["seed"] == seed) & (s["method"] == "NoFT")]
+        assert g.groupby("prompt_id").size().eq(8).all()  # the whole pool, under every seed
+    # the per-seed Align-Pro − NoFT recomputed from the file alone matches the table
+    pm = s[s["seed"] == 1].groupby(["method", "prompt_id"])["reward"].mean().unstack("method")
+    row = t["per_seed"]
+    row = row[(row["a"] == "Align-Pro") & (row["b"] == "NoFT") & (row["seed"] == "1")].iloc[0]
+    assert row["mean"] == pytest.approx((pm["Align-Pro"] - pm["NoFT"]).mean())
+
+
 def test_pool_round_names_a_missing_seed(tmp_path):
     _write_toy_round(tmp_path, seeds=(0,))
     with pytest.raises(ValueError, match="seed1"):
         P.pool_round(tmp_path, seeds=(0, 1))
+
+
+def test_round_figures_draw_the_pooled_tables(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from alignpro_lite.ui import plots
+
+    _write_toy_round(tmp_path)
+    t = P.pool_round(tmp_path, seeds=(0, 1))
+    fig = plots.plot_round_forest(t["pooled"], t["per_seed"], predicted=P.PREDICTED)
+    labels = [x.get_text() for x in fig.axes[0].get_yticklabels()]
+    assert "kindness: Align-Pro − NoFT" in labels and len(labels) == len(
+        t["pooled"][t["pooled"]["estimator"] == "crossed"]
+    )
+    assert not any("variance" in lab for lab in labels)
+    exact = {"Align-Pro": pd.DataFrame({"kl": [0.0, 0.5], "reward": [0.1, 0.3]})}
+    cand = pd.DataFrame({"kl": [0.0, 1.0], "reward": [0.2, 0.4]})
+    fig2 = plots.plot_round_frontier(t["frontier"], exact=exact, candidates=cand)
+    assert len(fig2.axes) == 2
+    texts = {a.get_text() for a in fig2.axes[1].texts}
+    assert {"λ=0.4", "β=0.55", "n=2"} <= texts
+    plt.close("all")

@@ -45,6 +45,11 @@ __all__ = [
     "variance_table",
     "gap_table",
     "frontier_table",
+    "sweep_contrast",
+    "round_samples",
+    "compute_table",
+    "targets_table",
+    "pool_round",
 ]
 
 NOFT = "NoFT"
@@ -363,6 +368,96 @@ def monotone_in_weight(frontier: pd.DataFrame, method: str) -> bool:
     return bool(np.all(np.diff(k) > 0)) if method == "Best-of-n" else bool(np.all(np.diff(k) < 0))
 
 
+def sweep_contrast(samples: pd.DataFrame, task: str = "kindness", seed: int = 0,
+                   factor: float = 16.0, level: float = 0.95) -> pd.DataFrame:  # fmt: skip
+    """Align-Pro at its λ0 minus Align-Pro refitted at ``factor`` × λ0, from one seed's frontier
+    refits (``Align-Pro λ=…`` rows: the same number of answers each, paired by prompt and
+    stream): the mean over prompts of the per-prompt mean difference with its paired
+    t-interval; reward and per-token KL (``kl_tok``, to rho_sft) both. Empty when the seed has no
+    such refits."""
+    s = samples[(samples["task"] == task) & (samples["seed"] == seed)]
+    main = s[s["method"] == AP]
+    sweep = s[s["method"].str.startswith("Align-Pro λ=")]
+    if main.empty or sweep.empty:
+        return pd.DataFrame()
+    lam0 = float(main["lam"].iloc[0])
+    lams = sweep.groupby("method")["lam"].first()
+
+    def pick(lam):
+        k = lams[np.isclose(lams.to_numpy(dtype=float), lam, rtol=1e-3)]
+        if k.empty:
+            raise ValueError(f"seed {seed} {task}: no Align-Pro refit at λ = {lam:.4g} among "
+                             f"{sorted(lams)}; run replicate --round2 --seed {seed} to make it.")  # fmt: skip
+        return k.index[0]
+
+    a, b = pick(lam0), pick(factor * lam0)
+    key = ["prompt_id", "sample"]
+    m = sweep[sweep["method"] == a].merge(
+        sweep[sweep["method"] == b], on=key, suffixes=("_a", "_b")
+    )
+    if not (m["stream_a"] == m["stream_b"]).all():
+        raise ValueError(f"{a} and {b} were not answered on the same streams: cannot pair them.")
+    rows = []
+    for col in ("reward", "kl_tok"):
+        if f"{col}_a" not in m or m[f"{col}_a"].isna().any():
+            continue
+        d = (m[f"{col}_a"] - m[f"{col}_b"]).groupby(m["prompt_id"]).mean().to_numpy()
+        r = crossed_mean_ci(d[:, None], level)
+        rows.append({"task": task, "a": f"Align-Pro λ0 ({a.split('=')[1]})",
+                     "b": f"Align-Pro {factor:g}λ0 ({b.split('=')[1]})", "measure": col,
+                     "mean_a": float(m[f"{col}_a"].mean()), "mean_b": float(m[f"{col}_b"].mean()),
+                     "seed": str(seed), "estimator": "paired t (by stream)",
+                     "n_answers": int(m.groupby("prompt_id").size().min()), **r})  # fmt: skip
+    out = pd.DataFrame(rows)
+    out["significant"] = (out["ci_low"] > 0) | (out["ci_high"] < 0)
+    return out
+
+
+SAMPLE_COLUMNS = ("seed", "task", "method", "prompt_id", "prompt_key", "sample", "stream", "reward",
+                  "gold", "refusal", "copy", "kl_tok", "lam", "beta", "bon_n")  # fmt: skip
+
+
+def round_samples(samples: pd.DataFrame, pool: pd.DataFrame, seeds) -> pd.DataFrame:
+    """Every answer of the round in one table, without the texts (each seed's
+    ``report/samples.csv`` has them): each seed's methods, and NoFT's pool (32 answers per
+    prompt, the same for every seed) repeated under each seed so that a seed's rows are a
+    complete paired comparison. Best-of-n is not a row: its value is the pool's U-statistic."""
+    own = samples[samples["method"] != BON]
+    own = own[own["method"] != NOFT]  # the pool is NoFT's answers (its first 8 included)
+    parts = [own]
+    for s in seeds:
+        parts.append(pool.assign(seed=s, method=NOFT))
+    out = pd.concat(parts, ignore_index=True)
+    cols = [c for c in SAMPLE_COLUMNS if c in out.columns]
+    return out[cols].sort_values(["seed", "task", "method", "prompt_id", "sample"], kind="stable")
+
+
+def compute_table(root: str | Path, seeds) -> pd.DataFrame:
+    """Seconds per stage and seed, summed over every call that worked on it (resumed runs
+    included), from the stages' own records: the bank manifests (``bank/{task}/manifest.json``),
+    the fits (``*/fit.json``) and the evaluation caches' timings (``report/report.json``
+    ``seconds_eval``, where recorded)."""
+    root = Path(root)
+    rows = []
+    for s in seeds:
+        d = root / f"seed{s}"
+        bank = 0.0
+        for m in sorted(d.glob("bank/*/manifest.json")):
+            st = json.loads(m.read_text(encoding="utf-8")).get("stages", {})
+            bank += sum(float(v.get("seconds", 0.0)) for v in st.values())
+        fits = {"main": 0.0, "frontier": 0.0}
+        for f in sorted(d.glob("**/fit.json")):
+            info = json.loads(f.read_text(encoding="utf-8"))
+            fits["frontier" if "sweep" in f.parts else "main"] += float(info.get("seconds", 0.0))
+        rep = d / "report" / "report.json"
+        meta = json.loads(rep.read_text(encoding="utf-8")) if rep.is_file() else {}
+        rows.append({"seed": s, "bank_s": round(bank, 1), "fits_s": round(fits["main"], 1),
+                     "frontier_fits_s": round(fits["frontier"], 1),
+                     "evaluation_s_last_call": meta.get("seconds_this_call", {}).get("evaluation"),
+                     "threads": meta.get("threads"), "machine": meta.get("machine")})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def report_json(path: Path, meta: dict) -> None:
     path.write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
 
@@ -377,13 +472,16 @@ PREDICTED = {("kindness", AP): 0.059, ("kindness", RLHF): 0.153, ("helpfulness",
              ("harmlessness", RLHF): 0.014}  # fmt: skip
 """The preregistered predicted effect − NoFT of each cell (train data, fit-shrunk)."""
 ROUND2_FILES = ("per_seed.csv", "pooled.csv", "variance.csv", "gap.csv", "frontier.csv",
-                "targets.csv", "report.json")  # fmt: skip
+                "targets.csv", "compute.csv", "samples.csv", "report.json")  # fmt: skip
 
 
 def targets_table(diffs: pd.DataFrame, variance: pd.DataFrame, gap: pd.DataFrame,
-                  frontier: pd.DataFrame | None) -> pd.DataFrame:  # fmt: skip
+                  frontier: pd.DataFrame | None, compute: pd.DataFrame | None = None,
+                  control: str = "harmlessness") -> pd.DataFrame:  # fmt: skip
     """The preregistered targets of round 2, each with its expectation, what was observed and
-    whether it was met."""
+    whether it was met (target 5: the ``control`` task's four predictions; target 8: the bank
+    ≤ 45 min and the fits ≤ 60 min of seeds 1 and 2, from ``compute``; the evaluation's share of
+    the 60 minutes is judged in the notebook from the calls' own timings)."""
     crossed = diffs[(diffs["estimator"] == "crossed")].set_index(["task", "a", "b"])
     rows = []
 
@@ -430,6 +528,25 @@ def targets_table(diffs: pd.DataFrame, variance: pd.DataFrame, gap: pd.DataFrame
         rows.append({"target": "6", "task": task, "what": "paper's shape NoFT < Align-Pro < RLHF",
                      "expected": "no" if task == "harmlessness" else "yes",
                      "observed": f"AP {a:+.3f}, RLHF {r:+.3f}", "met": bool(0 < a < r)})  # fmt: skip
+    if control in tasks and (control, AP, NOFT) in crossed.index:
+        ap, rl = crossed.loc[(control, AP, NOFT)], crossed.loc[(control, RLHF, NOFT)]
+        w = variance[(variance["task"] == control) & (variance["method"] == AP)
+                     & (variance["seed"] == "mean")]  # fmt: skip
+        g = gap[gap["task"] == control]
+        checks = [
+            ("Align-Pro − NoFT ≈ +0.03, CI includes 0", f"{ap['mean']:+.3f} [{ap['ci_low']:+.3f}, {ap['ci_high']:+.3f}]",
+             bool(ap["ci_low"] <= 0 <= ap["ci_high"])),
+            ("RLHF − NoFT ≈ +0.014, not significant", f"{rl['mean']:+.3f} [{rl['ci_low']:+.3f}, {rl['ci_high']:+.3f}]",
+             bool(rl["ci_low"] <= 0 <= rl["ci_high"])),
+            ("Align-Pro within-prompt variance above NoFT's", "" if w.empty else
+             f"{w['within_minus_noft'].iloc[0]:+.4f} [{w['within_ci_low'].iloc[0]:+.4f}, {w['within_ci_high'].iloc[0]:+.4f}]",
+             bool(not w.empty and w["within_minus_noft"].iloc[0] > 0)),
+            ("gap closed undefined", "" if g.empty else str(g["status"].iloc[0]),
+             bool(not g.empty and g["status"].iloc[0] != "defined")),
+        ]  # fmt: skip
+        for what, obs, met in checks:
+            rows.append({"target": "5", "task": control, "what": f"control: {what}",
+                         "expected": "yes", "observed": obs, "met": met})  # fmt: skip
     if frontier is not None and not frontier.empty:
         for m in ("Align-Pro", "RLHF"):
             g = frontier[frontier["method"] == m].sort_values("weight")
@@ -438,6 +555,18 @@ def targets_table(diffs: pd.DataFrame, variance: pd.DataFrame, gap: pd.DataFrame
                          "what": f"{m}: KL strictly decreasing in {'λ' if m == 'Align-Pro' else 'β'}",
                          "expected": "yes", "observed": ", ".join(f"{k:.3g}" for k in g["kl"]),
                          "met": bool(np.all(np.diff(g["kl"].to_numpy()) < 0))})  # fmt: skip
+    if compute is not None and not compute.empty:
+        for c in compute[compute["seed"] != 0].itertuples():
+            rows.append({"target": "8", "task": f"seed {c.seed}", "what": "bank ≤ 45 min",
+                         "expected": "yes", "observed": f"{c.bank_s / 60:.1f} min",
+                         "met": bool(c.bank_s <= 45 * 60)})  # fmt: skip
+            ev = c.evaluation_s_last_call
+            obs = f"fits {c.fits_s / 60:.1f} min" + (
+                f" + evaluation {ev / 60:.1f} min" if ev is not None and np.isfinite(ev) else ""
+            )
+            total = c.fits_s + (ev if ev is not None and np.isfinite(ev) else 0.0)
+            rows.append({"target": "8", "task": f"seed {c.seed}", "what": "fits + evaluation ≤ 60 min",
+                         "expected": "yes", "observed": obs, "met": bool(total <= 60 * 60)})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -461,9 +590,15 @@ def pool_round(root: str | Path, out: str | Path | None = None, seeds=(0, 1, 2),
     gap = gap_table(table, diffs)
     s0 = samples[samples["seed"] == frontier_seed]
     frontier = frontier_table(s0, pool, frontier_task) if frontier_seed in seeds else pd.DataFrame()
-    targets = targets_table(diffs, variance, gap, frontier)
-    tables = {"per_seed": diffs[diffs["seed"] != "pooled"], "pooled": diffs[diffs["seed"] == "pooled"],
-              "variance": variance, "gap": gap, "frontier": frontier, "targets": targets}  # fmt: skip
+    compute = compute_table(root, seeds)
+    targets = targets_table(diffs, variance, gap, frontier, compute)
+    per_seed = diffs[diffs["seed"] != "pooled"].assign(measure="reward")
+    if frontier_seed in seeds:
+        per_seed = pd.concat([per_seed, sweep_contrast(samples, frontier_task, frontier_seed)],
+                             ignore_index=True)  # fmt: skip
+    tables = {"per_seed": per_seed, "pooled": diffs[diffs["seed"] == "pooled"],
+              "variance": variance, "gap": gap, "frontier": frontier, "targets": targets,
+              "compute": compute, "samples": round_samples(samples, pool, seeds)}  # fmt: skip
     with staged_dir(out, flag="--out", owned=ROUND2_FILES) as tmp:
         for name, df in tables.items():
             df.to_csv(tmp / f"{name}.csv", index=False)

@@ -742,3 +742,114 @@ def _plot_nca_curves(curves: pd.DataFrame):
                 title="KL of the fitted policy (own samples, train prompts)")  # fmt: skip
     axes[1].legend(fontsize=fs(8), loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
+
+
+# --------------------------------------------------------------------------- round 2
+ROUND2_PAIRS = (
+    ("Align-Pro", "NoFT"),
+    ("RLHF", "NoFT"),
+    ("SFT prompter (λ=∞)", "NoFT"),
+    ("Best-of-n", "NoFT"),
+    ("Align-Pro", "SFT prompter (λ=∞)"),
+    ("RLHF", "Align-Pro"),
+    ("Align-Pro", "closed-form rho* (candidates)"),
+)
+
+
+def plot_round_forest(pooled: pd.DataFrame, per_seed: pd.DataFrame | None = None,
+                      predicted: dict | None = None, pairs=ROUND2_PAIRS):  # fmt: skip
+    """Forest plot of a pooled round (``alignpro-lite pool``'s ``pooled.csv``): per task and
+    pair, the pooled mean difference with its 95% CI, prompts and seeds random (thick; red when
+    it excludes 0), the interval conditional on the fits (thin, beside it), each seed's mean
+    (small dots, from ``per_seed``) and, where ``predicted[(task, a)]`` is given (the
+    preregistered prediction of ``a − NoFT``), a diamond. Reward units."""
+    import matplotlib.pyplot as plt
+
+    p = pooled[pooled["estimator"] == "crossed"]
+    order = {pr: k for k, pr in enumerate(pairs)}
+    p = p[[(a, b) in order for a, b in zip(p["a"], p["b"], strict=True)]]
+    p = p.assign(_k=[order[(a, b)] for a, b in zip(p["a"], p["b"], strict=True)])
+    p = p.sort_values(["task", "_k"], kind="stable").iloc[::-1].reset_index(drop=True)
+    cond = pooled[pooled["estimator"] == "conditional"].set_index(["task", "a", "b"])
+    fig, ax = plt.subplots(figsize=(9, 0.34 * len(p) + 1.4))
+    for y, r in p.iterrows():
+        colour = "#c44e52" if r["significant"] else "#555555"
+        ax.plot([r["ci_low"], r["ci_high"]], [y, y], color=colour, lw=3, solid_capstyle="butt")
+        ax.plot([r["mean"]], [y], "o", color=colour, ms=6, zorder=3)
+        key = (r["task"], r["a"], r["b"])
+        if key in cond.index:
+            c = cond.loc[key]
+            ax.plot([c["ci_low"], c["ci_high"]], [y - 0.28, y - 0.28], color=colour, lw=1)
+        if per_seed is not None:
+            s = per_seed[(per_seed["task"] == r["task"]) & (per_seed["a"] == r["a"])
+                         & (per_seed["b"] == r["b"])]  # fmt: skip
+            ax.plot(s["mean"], [y + 0.25] * len(s), ".", color="0.35", ms=5)
+        if predicted and r["b"] == "NoFT" and (r["task"], r["a"]) in predicted:
+            ax.plot([predicted[(r["task"], r["a"])]], [y], "D", mfc="none", color="k", ms=7)
+    ax.set_yticks(range(len(p)), [f"{t}: {a} − {b}" for t, a, b in zip(p["task"], p["a"], p["b"], strict=True)])  # fmt: skip
+    ax.axvline(0, color="k", lw=0.8)
+    handles = [
+        mpl.lines.Line2D([], [], color="#c44e52", lw=3, label="pooled 95% CI, prompts & seeds random (excludes 0)"),
+        mpl.lines.Line2D([], [], color="#555555", lw=3, label="pooled 95% CI (includes 0)"),
+        mpl.lines.Line2D([], [], color="#555555", lw=1, label="CI conditional on the fitted models"),
+        mpl.lines.Line2D([], [], color="0.35", marker=".", ls="", label="each seed's mean"),
+    ]  # fmt: skip
+    if predicted:
+        handles.append(mpl.lines.Line2D([], [], color="k", marker="D", mfc="none", ls="",
+                                        label="preregistered prediction"))  # fmt: skip
+    ax.legend(handles=handles, fontsize=fs(8), loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set(xlabel="paired difference of the mean test reward (reward units)")
+    return fig
+
+
+def plot_round_frontier(frontier: pd.DataFrame, exact: dict | None = None,
+                        candidates: pd.DataFrame | None = None, title: str = ""):  # fmt: skip
+    """The reward–KL frontier at scale beside the exact one.
+
+    Left (when ``exact`` is given): :func:`plot_frontier` of notebook 02's exact frontiers
+    (``{label: DataFrame}``). Right: ``frontier`` (``alignpro_lite.experiment.pooled.
+    frontier_table``): each method's points as (mean per-token KL in its own space, mean test
+    reward) with 95% CIs over prompts, joined in order of KL and labelled by λ, β or n (the KL
+    is ``llm.kl``'s per-token terms summed over the sequence: nats per rewrite or answer);
+    best-of-n's KL is the formula's upper bound (hollow markers). ``candidates`` (columns
+    ``kl``, ``reward``: the closed-form ``rho*_λ`` over notebook 05's candidate rewrites) is drawn
+    dashed. KL in nats, reward in its own units."""
+    import matplotlib.pyplot as plt
+
+    n = 2 if exact else 1
+    fig, axes = plt.subplots(1, n, figsize=(6.2 * n, 4.6), squeeze=False)
+    axes = axes[0]
+    if exact:
+        plot_frontier(axes[0], exact, title="notebook 02: the exact frontier (teaching instance)")
+    ax = axes[-1]
+    colours = {
+        "Align-Pro": COLORS["Align-Pro"],
+        "RLHF": COLORS["RLHF"],
+        "Best-of-n": COLORS["best-of-n"],
+    }
+    sym = {"Align-Pro": "λ", "RLHF": "β", "Best-of-n": "n"}
+    for method, g in frontier.groupby("method", sort=False):
+        g = g[np.isfinite(g["kl"])].sort_values("kl")
+        c = colours.get(method, "0.3")
+        hollow = method == "Best-of-n"
+        xerr = None
+        if g["kl_low"].notna().all():
+            xerr = [g["kl"] - g["kl_low"], g["kl_high"] - g["kl"]]
+        ax.errorbar(g["kl"], g["reward"], xerr=xerr,
+                    yerr=[g["reward"] - g["reward_low"], g["reward_high"] - g["reward"]],
+                    color=c, marker="o", mfc="white" if hollow else c, capsize=2, lw=1.3,
+                    label=f"{method} ({'KL upper bound' if hollow else 'per-token KL, own space'})")  # fmt: skip
+        for r in g.itertuples():
+            w = f"{r.weight:g}" if method == "Best-of-n" else f"{r.weight:.3g}"
+            ax.annotate(f"{sym.get(method, '')}={w}", (r.kl, r.reward), textcoords="offset points",
+                        xytext=(4, 4), fontsize=fs(7), color=c)  # fmt: skip
+    if candidates is not None and not candidates.empty:
+        e = candidates.sort_values("kl")
+        ax.plot(
+            e["kl"], e["reward"], color="k", lw=1, ls="--", label="closed-form rho*_λ (candidates)"
+        )
+    ax.set_xscale("symlog", linthresh=1e-3)
+    ax.set(xlabel="KL to the reference (nats per sequence; rewrites for Align-Pro, answers otherwise)",
+           ylabel="mean test reward (reward units)", title=title or "measured on the test prompts")  # fmt: skip
+    ax.legend(fontsize=fs(8), loc="lower right")
+    return fig
