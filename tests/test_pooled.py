@@ -153,7 +153,8 @@ def _write_toy_round(root, seeds=(0, 1)):
                 for j in range(k):
                     rows.append({"task": "kindness", "method": method, "prompt_id": i, "sample": j,
                                  "stream": 1000 + j, "reward": mu + 0.1 * i + rng.normal(0, 0.1), "lam": lam,
-                                 "beta": beta, "kl_tok": kl, "bon_n": math.nan})  # fmt: skip
+                                 "beta": beta, "kl_tok": kl, "log_ratio": kl, "copy": False,
+                                 "bon_n": math.nan})  # fmt: skip
         samples = pd.DataFrame(rows)
         bon = samples[samples["method"] == "NoFT"].assign(method="Best-of-n", bon_n=2)
         d = root / f"seed{s}"
@@ -237,6 +238,8 @@ def test_round_figures_draw_the_pooled_tables(tmp_path):
     cand = pd.DataFrame({"kl": [0.0, 1.0], "reward": [0.2, 0.4]})
     fig2 = plots.plot_round_frontier(t["frontier"], exact=exact, candidates=cand)
     assert len(fig2.axes) == 2
+    sw = t["sweep"]  # the λ dashboard's rows: one per refit, KL falling with λ
+    assert list(sw["lam"]) == [0.1, 0.4, 1.6, 6.4] and (sw["kl"].diff().dropna() < 0).all()
     texts = {a.get_text() for a in fig2.axes[1].texts}
     assert {"λ=0.4", "β=0.55", "n=2"} <= texts
     plt.close("all")

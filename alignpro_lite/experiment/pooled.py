@@ -46,6 +46,7 @@ __all__ = [
     "gap_table",
     "frontier_table",
     "sweep_contrast",
+    "lam_sweep_rows",
     "round_samples",
     "compute_table",
     "targets_table",
@@ -368,6 +369,20 @@ def monotone_in_weight(frontier: pd.DataFrame, method: str) -> bool:
     return bool(np.all(np.diff(k) > 0)) if method == "Best-of-n" else bool(np.all(np.diff(k) < 0))
 
 
+def lam_sweep_rows(samples: pd.DataFrame, task: str = "kindness", seed: int = 0) -> pd.DataFrame:
+    """One seed's Align-Pro refits on ``task`` (``Align-Pro λ=…``, λ = ∞ the SFT prompter refit)
+    as :func:`~alignpro_lite.experiment.lam_sweep.sweep_table` rows: per λ the mean reward, the
+    total and within-prompt variance and the per-token KL to rho_sft, with prompt-clustered
+    95% CIs — what notebook 08's λ dashboard moves over. Empty when the seed has none."""
+    from alignpro_lite.experiment.lam_sweep import sweep_table
+
+    s = samples[(samples["task"] == task) & (samples["seed"] == seed)
+                & samples["method"].str.startswith("Align-Pro λ=")]  # fmt: skip
+    if s.empty:
+        return pd.DataFrame()
+    return sweep_table(s, pd.DataFrame({"lam": sorted(s["lam"].unique())}))
+
+
 def sweep_contrast(samples: pd.DataFrame, task: str = "kindness", seed: int = 0,
                    factor: float = 16.0, level: float = 0.95) -> pd.DataFrame:  # fmt: skip
     """Align-Pro at its λ0 minus Align-Pro refitted at ``factor`` × λ0, from one seed's frontier
@@ -472,7 +487,7 @@ PREDICTED = {("kindness", AP): 0.059, ("kindness", RLHF): 0.153, ("helpfulness",
              ("harmlessness", RLHF): 0.014}  # fmt: skip
 """The preregistered predicted effect − NoFT of each cell (train data, fit-shrunk)."""
 ROUND2_FILES = ("per_seed.csv", "pooled.csv", "variance.csv", "gap.csv", "frontier.csv",
-                "targets.csv", "compute.csv", "samples.csv", "report.json")  # fmt: skip
+                "targets.csv", "compute.csv", "samples.csv", "sweep.csv", "report.json")  # fmt: skip
 
 
 def targets_table(diffs: pd.DataFrame, variance: pd.DataFrame, gap: pd.DataFrame,
@@ -598,7 +613,8 @@ def pool_round(root: str | Path, out: str | Path | None = None, seeds=(0, 1, 2),
                              ignore_index=True)  # fmt: skip
     tables = {"per_seed": per_seed, "pooled": diffs[diffs["seed"] == "pooled"],
               "variance": variance, "gap": gap, "frontier": frontier, "targets": targets,
-              "compute": compute, "samples": round_samples(samples, pool, seeds)}  # fmt: skip
+              "compute": compute, "samples": round_samples(samples, pool, seeds),
+              "sweep": lam_sweep_rows(samples, frontier_task, frontier_seed)}  # fmt: skip
     with staged_dir(out, flag="--out", owned=ROUND2_FILES) as tmp:
         for name, df in tables.items():
             df.to_csv(tmp / f"{name}.csv", index=False)
