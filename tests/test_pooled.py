@@ -243,3 +243,13 @@ def test_round_figures_draw_the_pooled_tables(tmp_path):
     texts = {a.get_text() for a in fig2.axes[1].texts}
     assert {"λ=0.4", "β=0.55", "n=2"} <= texts
     plt.close("all")
+
+
+def test_load_pooled_reads_back_the_set_and_names_what_is_missing(tmp_path):
+    _write_toy_round(tmp_path)
+    t = P.pool_round(tmp_path, seeds=(0, 1))
+    back = P.load_pooled(tmp_path / "report")
+    assert len(back["pooled"]) == len(t["pooled"]) and back["meta"]["seeds"] == [0, 1]
+    (tmp_path / "report" / "gap.csv").unlink()
+    with pytest.raises(ValueError, match="gap.csv missing"):
+        P.load_pooled(tmp_path / "report")

@@ -51,6 +51,7 @@ __all__ = [
     "compute_table",
     "targets_table",
     "pool_round",
+    "load_pooled",
 ]
 
 NOFT = "NoFT"
@@ -622,3 +623,22 @@ def pool_round(root: str | Path, out: str | Path | None = None, seeds=(0, 1, 2),
                                           "frontier_seed": frontier_seed,
                                           "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
     return tables
+
+
+def load_pooled(folder: str | Path) -> dict:
+    """The tables :func:`pool_round` wrote into ``folder`` (``runs/round2/report``), by name
+    (``per_seed``, ``pooled``, …, ``samples``), and ``meta`` (its ``report.json``)."""
+    folder = Path(folder)
+    missing = [f for f in ROUND2_FILES if not (folder / f).is_file()]
+    if missing:
+        raise ValueError(f"{folder}: {', '.join(missing)} missing; run alignpro-lite pool --runs "
+                         f"{folder.parent} to write the round's report.")  # fmt: skip
+    out = {}
+    for f in ROUND2_FILES:
+        if f.endswith(".csv"):
+            try:
+                out[f[:-4]] = pd.read_csv(folder / f)
+            except pd.errors.EmptyDataError:  # a table the round has no rows for
+                out[f[:-4]] = pd.DataFrame()
+    out["meta"] = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    return out
