@@ -238,6 +238,10 @@ def test_round_figures_draw_the_pooled_tables(tmp_path):
     cand = pd.DataFrame({"kl": [0.0, 1.0], "reward": [0.2, 0.4]})
     fig2 = plots.plot_round_frontier(t["frontier"], exact=exact, candidates=cand)
     assert len(fig2.axes) == 2
+    fig3 = plots.plot_round_variance(t["variance"])
+    assert [x.get_text() for x in fig3.axes[0].get_legend().get_texts()] == [
+        "NoFT", "SFT prompter (λ=∞)", "Align-Pro", "RLHF"
+    ]  # fmt: skip
     sw = t["sweep"]  # the λ dashboard's rows: one per refit, KL falling with λ
     assert list(sw["lam"]) == [0.1, 0.4, 1.6, 6.4] and (sw["kl"].diff().dropna() < 0).all()
     texts = {a.get_text() for a in fig2.axes[1].texts}

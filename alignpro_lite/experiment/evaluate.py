@@ -215,7 +215,8 @@ def summary_table(
     to one prompt are not independent), total and within-prompt variance (ddof = 1) with
     bootstrap CIs over prompts (:func:`~alignpro_lite.experiment.paired.variance_table`), and,
     where the samples have them, the gold judge's mean, the refusal rate and, for the prompters
-    (:data:`PROMPTERS`), the copy rate (``x' = x``)."""
+    (:data:`PROMPTERS`), the copy rate (``x' = x``). Best-of-n's variances are NaN: its answers
+    are overlapping windows of one pool, so their spread is not the method's variance."""
     from scipy import stats
 
     var = paired.variance_table(samples, level=level, n_boot=n_boot, seed=seed)
@@ -248,6 +249,10 @@ def summary_table(
                 row[name] = float(g[col].astype(float).mean())
         if "copy_rate" in row and not str(method).startswith(PROMPTERS):
             row["copy_rate"] = math.nan  # the method does not rewrite: no copy rate
+        if str(method).startswith("Best-of-n"):  # overlapping windows of one pool: not a variance
+            for c in ("variance", "variance_ci_low", "variance_ci_high", "var_within",
+                      "var_within_ci_low", "var_within_ci_high"):  # fmt: skip
+                row[c] = math.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -284,13 +289,14 @@ def variance_differences(
 ) -> pd.DataFrame:
     """For every pair of the main methods (each against NoFT first): the differences of the total
     and of the within-prompt reward variance (ddof = 1), with paired bootstrap CIs over prompts
-    (:func:`~alignpro_lite.experiment.paired.variance_difference`)."""
+    (:func:`~alignpro_lite.experiment.paired.variance_difference`). Best-of-n is left out."""
     parts = []
     for _task, g in samples.groupby("task", sort=False):
         methods = _main_methods(g)
         if "NoFT" not in methods:
             continue
-        others = [m for m in methods if m != "NoFT"]
+        # best-of-n's answers are overlapping windows of one pool: no variance to compare
+        others = [m for m in methods if m != "NoFT" and not m.startswith("Best-of-n")]
         pairs = [(m, "NoFT") for m in others] + [
             (a, b) for i, a in enumerate(others) for b in others[i + 1 :]
         ]

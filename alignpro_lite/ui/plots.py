@@ -491,10 +491,12 @@ def plot_comparison(summary: pd.DataFrame, title: str | None = None, methods=Non
                 lo, hi = sub.loc[task, "ci_low"], sub.loc[task, "ci_high"]
                 axes[0].errorbar(x, sub.loc[task, "mean"], yerr=[[sub.loc[task, "mean"] - lo], [hi - sub.loc[task, "mean"]]], color="k", capsize=3, lw=1)  # fmt: skip
     axes[0].set(title="mean reward (95% CI)", xlabel="", ylabel="reward r(x, y)")
-    sns.barplot(
-        data=s, x="task", y="variance", hue="method", hue_order=order, ax=axes[1], errorbar=None
-    )
-    axes[1].set(title="reward variance", xlabel="", ylabel="Var r")
+    v = s[~s["method"].str.startswith("Best-of-n")]  # overlapping windows: no variance
+    sns.barplot(data=v, x="task", y="variance", hue="method",
+                hue_order=[m for m in order if not m.startswith("Best-of-n")], ax=axes[1],
+                errorbar=None)  # fmt: skip
+    axes[1].set(title="total reward variance (best-of-n: not a variance, left out)", xlabel="",
+                ylabel="Var r")  # fmt: skip
     axes[1].get_legend().remove()
     axes[0].legend(title="", fontsize=fs(8))
     if title:
@@ -852,4 +854,36 @@ def plot_round_frontier(frontier: pd.DataFrame, exact: dict | None = None,
     ax.set(xlabel="KL to the reference (nats per sequence; rewrites for Align-Pro, answers otherwise)",
            ylabel="mean test reward (reward units)", title=title or "measured on the test prompts")  # fmt: skip
     ax.legend(fontsize=fs(8), loc="lower right")
+    return fig
+
+
+def plot_round_variance(variance: pd.DataFrame):
+    """Total (the paper's measure) and within-prompt reward variance per task and method, from a
+    pooled round's ``variance.csv``: bars are the mean over seeds (NoFT: its shared pool), dots
+    each seed. Best-of-n is not drawn: its answers are overlapping windows of one pool."""
+    import matplotlib.pyplot as plt
+
+    methods = [m for m in ("NoFT", "SFT prompter (λ=∞)", "Align-Pro", "RLHF")
+               if m in set(variance["method"])]  # fmt: skip
+    colours = {"NoFT": COLORS["NoFT"], "SFT prompter (λ=∞)": "#bcbd22",
+               "Align-Pro": COLORS["Align-Pro"], "RLHF": COLORS["RLHF"]}  # fmt: skip
+    tasks = list(dict.fromkeys(variance["task"]))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    w = 0.8 / len(methods)
+    for ax, col, title in ((axes[0], "total", "total reward variance (the paper's measure)"),
+                           (axes[1], "within", "within-prompt reward variance")):  # fmt: skip
+        for k, m in enumerate(methods):
+            g = variance[variance["method"] == m]
+            bar = g[g["seed"].isin(["all", "mean"])].set_index("task").reindex(tasks)
+            xs = np.arange(len(tasks)) + (k - (len(methods) - 1) / 2) * w
+            ax.bar(xs, bar[col], width=w, color=colours[m], label=m)
+            seeds = g[~g["seed"].isin(["all", "mean"])]
+            for j, t in enumerate(tasks):
+                v = seeds.loc[seeds["task"] == t, col]
+                ax.plot([xs[j]] * len(v), v, ".", color="k", ms=4)
+        ax.set_xticks(range(len(tasks)), tasks)
+        ax.set(title=title, ylabel="Var r (reward units²)")
+    axes[0].legend(fontsize=fs(8))
+    fig.suptitle("dots: each seed; best-of-n left out (its answers are windows of one pool)",
+                 fontsize=fs(9))  # fmt: skip
     return fig
