@@ -7,6 +7,7 @@ tests/test_student_release.py (the student release: every check fails).
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -16,6 +17,30 @@ from nbclient import NotebookClient
 from alignpro_lite.exercises import EXERCISES
 
 TIMEOUT = {"default": 300, "07": 400, "08": 400}  # seconds per cell, by notebook number
+
+
+TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\s*\w*(Error|Exception): ", re.M)
+
+
+def _text(o) -> str:
+    if o.get("output_type") == "stream":
+        return str(o.get("text", ""))
+    data = o.get("data", {})
+    return "\n".join(str(data.get(k, "")) for k in ("text/plain", "text/html"))
+
+
+def error_outputs(nb) -> list:
+    """Every error output of the executed notebook ``nb``, and every other output (stderr and
+    stdout streams, displayed text) that carries a traceback or an ``…Error: …`` line — e.g. an
+    exception raised while a figure is drawn after its cell, which Jupyter prints, not raises."""
+    out = []
+    for c in nb.cells:
+        if c.cell_type != "code":
+            continue
+        for o in c.outputs:
+            if o.output_type == "error" or TRACEBACK.search(_text(o)):
+                out.append(o)
+    return out
 
 
 def run_fast(nb_path: Path, run_in: Path, monkeypatch, tmp_path: Path, label: str = ""):
@@ -44,9 +69,7 @@ def run_fast(nb_path: Path, run_in: Path, monkeypatch, tmp_path: Path, label: st
     t0 = time.time()
     client.execute()
     print(f"{label}{nb_path.name}: {time.time() - t0:.1f} s")
-    errors = [
-        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
-    ]
+    errors = error_outputs(nb)
     results: dict[str, bool] = {}
     if log.exists():
         for line in log.read_text().splitlines():

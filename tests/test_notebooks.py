@@ -51,3 +51,20 @@ def test_fast_mode_is_one_switch():
             os.environ.pop("ALIGNPRO_FAST", None)
         else:
             os.environ["ALIGNPRO_FAST"] = old
+
+
+def test_error_outputs_catch_tracebacks_printed_outside_an_error():
+    import nbformat
+    from notebook_runner import error_outputs
+
+    nb = nbformat.v4.new_notebook()
+    ok = nbformat.v4.new_code_cell("1")
+    ok.outputs = [nbformat.v4.new_output("stream", name="stderr", text="100%|██| 3/3 [00:01]\n")]
+    drawn = nbformat.v4.new_code_cell("fig")
+    drawn.outputs = [nbformat.v4.new_output("stream", name="stderr", text=(
+        "Traceback (most recent call last):\n  File ...\nValueError: RGBA sequence should have "
+        "length 3 or 4\n"))]  # fmt: skip
+    nb.cells = [ok, drawn]
+    assert error_outputs(nb) == [drawn.outputs[0]]
+    nb.cells = [ok]
+    assert error_outputs(nb) == []

@@ -287,3 +287,21 @@ def test_the_readme_figures_script_writes_both_figures(tmp_path):
     assert mod.main(["--out", str(tmp_path)]) == 0
     for name in ("frontier.png", "reachable.png"):
         assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_plot_paired_draws_with_mixed_significance():
+    """The forest plot is drawn, not only built: a list of colours as ``ecolor`` with caps raised
+    only when the figure was rendered (after the notebook cell had 'passed')."""
+    import io
+
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from alignpro_lite.ui import plots
+
+    p = pd.DataFrame({"task": ["k", "k"], "a": ["A", "B"], "b": ["N", "N"], "measure": "reward",
+                      "diff": [0.1, 0.0], "ci_boot_low": [0.05, -0.1], "ci_boot_high": [0.15, 0.1],
+                      "significant": [True, False]})  # fmt: skip
+    fig = plots.plot_paired(p)
+    fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)

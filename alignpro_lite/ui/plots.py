@@ -673,8 +673,9 @@ def plot_paired(paired: pd.DataFrame, measure: str = "reward"):
     fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(p) + 1.2))
     y = range(len(p))
     colour = ["#c44e52" if s else "#8c8c8c" for s in p["significant"]]
-    ax.errorbar(p["diff"], y, xerr=[p["diff"] - p["ci_boot_low"], p["ci_boot_high"] - p["diff"]],
-                fmt="none", ecolor=colour, capsize=3)  # fmt: skip
+    for yk, (d, lo, hi, c) in enumerate(zip(p["diff"], p["ci_boot_low"], p["ci_boot_high"], colour,
+                                            strict=True)):  # one colour per bar  # fmt: skip
+        ax.errorbar([d], [yk], xerr=[[d - lo], [hi - d]], fmt="none", ecolor=c, capsize=3)
     ax.scatter(p["diff"], y, c=colour, zorder=3)
     ax.set_yticks(
         list(y), [f"{t}: {a} − {b}" for t, a, b in zip(p["task"], p["a"], p["b"], strict=True)]
