@@ -12,7 +12,7 @@ Writes runs/round2/power/power_table.csv (primary rows), power_sensitivity.csv (
 variance_table.csv (target 4), design_power.csv (the preregistered estimator: prompts x seeds,
 NoFT's 32 answers, simulated), printout.txt is what `make`-free reruns print (tee it).
 
-Quantities (the argument is in draft.md):
+Quantities (the argument is in runs/round2/power/README.md):
   D_i = mean_k r_M(x_i, k) - mean_k r_NoFT(x_i, k), k = 1..8 answers, i = 1..n test prompts.
   E D_i = delta_i;  Var_i(D_i) = var(delta) + mean_i (s2_M,i + s2_0,i - 2 c_i) / 8.
   Effect: Align-Pro = cross-fitted tilt exp(R_hat/λ) over the bank's rho_sft rewrites at the
