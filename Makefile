@@ -50,8 +50,11 @@ STUDENT_OUT ?= build/student
 student: setup
 	$(BIN)/python scripts/student_release.py --out $(STUDENT_OUT)
 
+# JupyterLab refuses to start as root without its own flag (containers, cloud machines).
+# LAB_ARGS: extra server options, e.g. LAB_ARGS="--no-browser --port 8899".
+LAB_ARGS ?=
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
