@@ -68,3 +68,10 @@ def test_error_outputs_catch_tracebacks_printed_outside_an_error():
     assert error_outputs(nb) == [drawn.outputs[0]]
     nb.cells = [ok]
     assert error_outputs(nb) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_links_the_notation_page(path):
+    nb = json.loads(path.read_text())
+    assert "../docs/NOTATION.md" in "".join(nb["cells"][0]["source"])
+    assert (ROOT / "docs" / "NOTATION.md").is_file()
