@@ -9,13 +9,20 @@ import pytest
 import alignpro_lite as apl
 from alignpro_lite import exercises as ex
 
+
+@pytest.fixture(autouse=True)
+def instructor(monkeypatch):
+    """The tests read references as an instructor does (ALIGNPRO_INSTRUCTOR=1)."""
+    monkeypatch.setenv(ex.registry.INSTRUCTOR_ENV, "1")
+
+
 NUMERIC = sorted(k for k, e in ex.EXERCISES.items() if e.reference is not None)
 FUNCTIONS = sorted(k for k, e in ex.EXERCISES.items() if e.verify is not None)
 
 
 @pytest.mark.parametrize("key", NUMERIC)
 def test_checker(key, capsys):
-    sol = np.asarray(ex.reference(key), dtype=float)
+    sol = np.asarray(ex.registry.reference(key), dtype=float)
     assert ex.is_correct(key, sol)
     assert not ex.is_correct(key, sol * 1.01 + 0.01)
     assert not ex.is_correct(key, None)
@@ -105,7 +112,7 @@ def test_hint_on_demand(capsys):
 def test_results_are_logged_and_strict_mode_raises(tmp_path, monkeypatch):
     log = tmp_path / "log.jsonl"
     monkeypatch.setenv(ex.registry.LOG_ENV, str(log))
-    ex.check("01.2", ex.reference("01.2"))
+    ex.check("01.2", ex.registry.reference("01.2"))
     ex.check("01.2", None)
     lines = [json.loads(s) for s in log.read_text().splitlines()]
     assert lines == [{"key": "01.2", "passed": True}, {"key": "01.2", "passed": False}]
@@ -117,7 +124,7 @@ def test_results_are_logged_and_strict_mode_raises(tmp_path, monkeypatch):
 def test_no_public_solution_function():
     assert not hasattr(ex, "solution")
     with pytest.raises(ValueError, match="function"):
-        ex.reference("01.4")
+        ex.registry.reference("01.4")
 
 
 def test_unknown_exercise():
@@ -125,3 +132,11 @@ def test_unknown_exercise():
         ex.check("99.9", 1.0)
     with pytest.raises(ValueError, match="unknown exercise"):
         ex.hint("99.9")
+
+
+def test_a_student_cannot_pass_a_check_with_the_reference(monkeypatch):
+    """`check(key, reference(key))` passed every exercise: the reference is instructor-only."""
+    assert not hasattr(ex, "reference") and "reference" not in ex.__all__
+    monkeypatch.delenv(ex.registry.INSTRUCTOR_ENV)
+    with pytest.raises(ValueError, match="for instructors"):
+        ex.registry.reference("05.2")

@@ -24,7 +24,6 @@ from alignpro_lite.exercises.registry import (
     check,
     hint,
     is_correct,
-    reference,
     register,
     task,
 )
@@ -37,7 +36,6 @@ __all__ = [
     "register",
     "RESULTS",
     "hint",
-    "reference",
     "task",
     "nb01",
     "nb02",

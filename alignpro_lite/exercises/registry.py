@@ -103,9 +103,19 @@ def hint(key: str) -> None:
     _say(f"Hint for {key}: {_get(key).hint}")
 
 
+INSTRUCTOR_ENV = "ALIGNPRO_INSTRUCTOR"
+
+
 def reference(key: str):
-    """The reference value of a numeric exercise (for the tests and instructors; students
-    find the worked solution in the instructor's notebooks, not here)."""
+    """The reference value of a numeric exercise, for instructors and the tests only: it answers
+    when the environment variable ``ALIGNPRO_INSTRUCTOR`` is set to 1 (docs/INSTRUCTOR.md), and
+    is not part of ``apl.exercises``' public names. Otherwise ``check(key, reference(key))``
+    would pass any exercise. (A student who reads the package's source can still compute what
+    the checker compares with; the graded copy is nbgrader's, with hidden tests.)"""
+    if os.environ.get(INSTRUCTOR_ENV, "") != "1":
+        raise ValueError(f"reference values are for instructors: set {INSTRUCTOR_ENV}=1 "
+                         "(docs/INSTRUCTOR.md). Students: apl.exercises.check tells you whether "
+                         "your answer is right, apl.exercises.hint helps when you are stuck.")  # fmt: skip
     ex = _get(key)
     if ex.reference is None:
         raise ValueError(f"exercise {key!r} asks for a function; it is checked by verify().")
