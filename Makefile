@@ -5,6 +5,7 @@
 #   make replicate [OUT=build/replicate] [SEED=0] [DEVICE=cuda]   the capstone from scratch (~2 h on 2 cores)
 #   make lam-sweep [RUNS=runs] [SWEEP_OUT=build/lam-sweep]   NCA refits over λ from one bank (~45 min)
 #   make student [STUDENT_OUT=build/student]   the student release: solutions removed, checks kept
+#   make warm   fill the model and reward caches once per machine, before class (~1 min cold)
 # Override the interpreter or the torch requirement if you need to, e.g.
 #   make lab PYTHON=python3.12 TORCH_SPEC="torch"
 
@@ -19,7 +20,7 @@ export HF_HUB_OFFLINE       ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONHASHSEED       ?= 0
 
-.PHONY: student setup lab test test-fast test-browser-repeat lint format browser screenshot figures bench bench-pipeline bench-stages bench-trl replicate lam-sweep clean help
+.PHONY: warm student setup lab test test-fast test-browser-repeat lint format browser screenshot figures bench bench-pipeline bench-stages bench-trl replicate lam-sweep clean help
 
 help:
 	@sed -n '1,9p' Makefile
@@ -53,6 +54,9 @@ student: setup
 # JupyterLab refuses to start as root without its own flag (containers, cloud machines).
 # LAB_ARGS: extra server options, e.g. LAB_ARGS="--no-browser --port 8899".
 LAB_ARGS ?=
+warm: setup
+	$(BIN)/python scripts/warm.py
+
 lab: setup
 	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
