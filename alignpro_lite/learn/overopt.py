@@ -64,6 +64,15 @@ class AnswerTables:
         """``(n_x, n_c)`` mean learned score of each candidate's answers."""
         return self.proxy.mean(-1)
 
+    def on_topic_rho_sft(self) -> np.ndarray:
+        """``(n_x, n_c)``: ``rho_sft`` uniform over each prompt's on-topic candidates (the
+        original and the instruction rewrites), 0 on the rewrite that changes the question
+        (``kind == "bad"``), so optimising cannot "win" by answering another question."""
+        on = np.array([[k != "bad" for k in row] for row in self.kinds], dtype=float)
+        if (on.sum(1) == 0).any():
+            raise ValueError("a prompt has no on-topic candidate.")
+        return on / on.sum(1, keepdims=True)
+
     def problem(self, which: str = "gold", rho_sft: np.ndarray | None = None) -> DiscreteProblem:
         """An estimated-form :class:`DiscreteProblem` (``R`` = mean, ``V`` = unbiased sample
         variance over the answers) of the ``"gold"`` or ``"proxy"`` reward; ``rho_sft``

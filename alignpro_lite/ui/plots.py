@@ -614,7 +614,9 @@ def plot_learning_curve(curve: pd.DataFrame, title: str, axes=None):
 
 
 def plot_overoptimisation(curves: dict[str, pd.DataFrame], axes=None):
-    """Gold reward against KL (left) and against λ (right) for each named curve.
+    """The proxy (learned) reward against KL, the gold reward against KL and the gold reward
+    against λ (increasing to the right, as in every notebook) for each named curve (two
+    ``axes``: the gold panels only).
 
     ``curves`` maps a label (e.g. ``"BT, 900 pairs"``) to a frame of
     :func:`overoptimisation_curve`. The dotted line is the ceiling ``gold_best`` of the first
@@ -623,10 +625,12 @@ def plot_overoptimisation(curves: dict[str, pd.DataFrame], axes=None):
     import matplotlib.pyplot as plt
 
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    ax_kl, ax_lam = axes
+        _, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    ax_proxy, ax_kl, ax_lam = axes if len(axes) == 3 else (None, *axes)
     for i, (label, df) in enumerate(curves.items()):
         color = f"C{i}"
+        if ax_proxy is not None:
+            ax_proxy.plot(df["kl"], df["proxy"], color=color, ls="--", label=f"{label}: proxy")
         ax_kl.plot(df["kl"], df["gold"], color=color, label=f"{label}: gold (VADER)")
         ax_lam.semilogx(df["lam"], df["gold"], color=color, label=label)
         k = int(df["gold"].to_numpy().argmax())
@@ -634,9 +638,13 @@ def plot_overoptimisation(curves: dict[str, pd.DataFrame], axes=None):
         ax_lam.plot(df["lam"].iloc[k], df["gold"].iloc[k], "o", color=color)
     first = next(iter(curves.values()))
     ax_kl.plot(first["kl"], first["gold_best"], ":", color="k", label="optimising gold itself")
-    ax_kl.set(xlabel="KL(ρ* ‖ ρ_sft)", ylabel="gold reward E[R_gold]", title="gold reward vs KL")
-    ax_lam.set(xlabel="λ (small = optimise harder)", ylabel="gold reward", title="gold reward vs λ")
-    ax_lam.invert_xaxis()
+    if ax_proxy is not None:
+        ax_proxy.set(xlabel="KL(ρ* ‖ ρ_sft) (nats)", ylabel="proxy: mean learned score",
+                     title="what the optimiser sees: the proxy")  # fmt: skip
+        ax_proxy.legend(fontsize=fs(8))
+    ax_kl.set(xlabel="KL(ρ* ‖ ρ_sft) (nats)", ylabel="gold reward E[R_gold] (VADER)",
+              title="what the user gets: the gold reward")  # fmt: skip
+    ax_lam.set(xlabel=lam_label(), ylabel="gold reward (VADER)", title="gold reward vs λ")
     ax_kl.legend(fontsize=fs(8))
     ax_lam.legend(fontsize=fs(8))
     return axes
