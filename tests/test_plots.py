@@ -115,8 +115,10 @@ def _training(p):
 
 def _overoptimisation(p):
     df = pd.DataFrame({"lam": LAMS[:5], "kl": np.linspace(2, 0, 5), "gold": [0.2, 0.5, 0.6, 0.4, 0.3],
-                       "gold_best": np.linspace(0.9, 0.3, 5)})  # fmt: skip
+                       "gold_best": np.linspace(0.9, 0.3, 5), "proxy": np.linspace(0.9, 0.1, 5)})  # fmt: skip
     axes = plots.plot_overoptimisation({"BT": df})
+    assert len(axes) == 3 and axes[0].get_ylabel().startswith("proxy")  # the proxy is drawn
+    assert not axes[2].xaxis_inverted()  # λ increases to the right, as in every notebook
     return axes[0].figure
 
 
