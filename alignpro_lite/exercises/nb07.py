@@ -33,6 +33,37 @@ def _sol_07_2():
     return np.append(w, effective_sample_size(w))
 
 
+def _snis_table_truth(c, R_hat, lam, n_c):
+    import numpy as np
+
+    w = np.exp((R_hat - R_hat.max()) / lam)
+    w /= w.sum()
+    return np.bincount(c, weights=w, minlength=n_c)
+
+
+def _verify_07_3(fit) -> tuple[bool, str]:
+    import numpy as np
+
+    from alignpro_lite.exercises.registry import returned
+
+    rng = np.random.default_rng(707)
+    done = 0
+    for _ in range(10):
+        n_c = int(rng.integers(2, 7))
+        N = int(rng.integers(2, 30))
+        c = rng.integers(0, n_c, size=N)
+        R_hat = rng.normal(size=N)
+        lam = float(10 ** rng.uniform(-1.5, 1))
+        got = np.asarray(returned(fit(c.copy(), R_hat.copy(), lam, n_c)), dtype=float)
+        want = _snis_table_truth(c, R_hat, lam, n_c)
+        if got.shape != (n_c,) or not np.allclose(got, want, atol=1e-9):
+            return False, (f"on N={N} samples of {n_c} candidates at λ={lam:.3g} the fit is "
+                           f"{np.round(got, 4).tolist()}, expected {np.round(want, 4).tolist()} "
+                           f"({done} cases passed before)")  # fmt: skip
+        done += 1
+    return True, f"the weighted MLE over a table matches on {done} random banks"
+
+
 register(
     Exercise(
         "07.1",
@@ -55,5 +86,17 @@ register(
         "np.append(w, 1 / (w**2).sum()).",
         _sol_07_2,
         rtol=1e-6,
+    ),
+    Exercise(
+        "07.3",
+        "Route (b) on a table, by hand: N rewrites c_j (candidate indices, drawn from rho_sft) "
+        "with values R_hat_j. Write fit(c, R_hat, lam, n_c) -> the (n_c,) table prompter that "
+        "maximises the weighted log-likelihood sum_j w_j log rho(c_j), w = softmax(R_hat/lam) over "
+        "the N rows. Then (in the notebook) average it over many banks and compare with rho*: "
+        "the self-normalised weights make it biased at finite N. Answer: your function.",
+        "Maximise sum_c W_c log rho(c) with W_c = sum of the w_j of the rows with c_j = c, subject "
+        "to sum rho = 1 (a Lagrange multiplier, or Gibbs' inequality): rho(c) = W_c. np.bincount "
+        "with weights does it in one line; subtract max(R_hat) before exp for stability.",
+        verify=_verify_07_3,
     ),
 )

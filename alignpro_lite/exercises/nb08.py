@@ -1,5 +1,6 @@
-"""Exercises of notebook 08 (Align-Pro vs RLHF). The reference solutions are functions of the
-report in ``runs/report/`` (``alignpro-lite report``), so they cannot go stale."""
+"""Exercises of notebook 08 (Align-Pro vs RLHF). 08.1 and 08.2 read round 1's report in
+``runs/report/`` (their references are functions of it, so they cannot go stale); 08.3 asks for a
+function, a paired power calculation, checked on random designs."""
 
 from __future__ import annotations
 
@@ -39,11 +40,32 @@ def _sol_08_2():
     return float(stats.t.ppf(0.975, len(pm) - 1) * pm.std(ddof=1) / np.sqrt(len(pm)))
 
 
-def _sol_08_3():
+def _power_truth(delta, sd, n, alpha=0.05):
     from scipy import stats
 
-    m = _prompt_means("kindness")
-    return float(stats.ttest_rel(m["RLHF"], m["NoFT"]).statistic)
+    z = stats.norm.ppf(1 - alpha / 2)
+    shift = delta * np.sqrt(n) / sd
+    return stats.norm.cdf(shift - z) + stats.norm.cdf(-shift - z)
+
+
+def _verify_08_3(power) -> tuple[bool, str]:
+    from alignpro_lite.exercises.registry import returned
+
+    rng = np.random.default_rng(808)
+    n_ok = 0
+    for _ in range(12):
+        delta = float(rng.uniform(-0.2, 0.2))
+        sd = float(rng.uniform(0.05, 0.5))
+        n = int(rng.integers(5, 400))
+        got = float(returned(power(delta, sd, n)))
+        want = float(_power_truth(delta, sd, n))
+        if not np.isclose(got, want, rtol=1e-4, atol=1e-6):
+            return False, (f"power({delta:.3f}, {sd:.3f}, {n}) returned {got:.4f}, expected "
+                           f"{want:.4f} ({n_ok} cases passed before)")  # fmt: skip
+        n_ok += 1
+    if not np.isclose(float(returned(power(0.0, 0.2, 60))), 0.05, atol=1e-6):
+        return False, "at delta = 0 the power must be alpha = 0.05 (a two-sided test)"
+    return True, f"matches the normal approximation on {n_ok} random designs and at delta = 0"
 
 
 register(
@@ -67,11 +89,12 @@ register(
     ),
     Exercise(
         "08.3",
-        "Pairing pays: the paired t statistic of RLHF - NoFT on kindness, over the per-prompt "
-        "mean rewards (both methods answered each prompt with the same random streams). "
-        "Compare it with what two unpaired intervals would suggest. Answer: one number.",
-        "Per method, average each prompt's samples; then scipy.stats.ttest_rel(rlhf, noft).",
-        _sol_08_3,
-        rtol=1e-9,
+        "Plan before you measure: write power(delta, sd, n) -> the probability that a paired "
+        "comparison of n prompts, whose per-prompt differences have standard deviation sd and "
+        "mean delta, gives a two-sided 95% interval that excludes 0 (normal approximation: the "
+        "estimate is N(delta, sd^2/n)). Then use it on round 2's numbers. Answer: your function.",
+        "The interval excludes 0 when |mean| > z_{0.975} sd/sqrt(n). With s = delta sqrt(n)/sd "
+        "that happens with probability Phi(s - z) + Phi(-s - z) (scipy.stats.norm).",
+        verify=_verify_08_3,
     ),
 )
