@@ -72,7 +72,27 @@ def dpo_fit(rho_sft, W, lam):
     return fit_dpo(rho_sft, W, lam)
 
 
-RIGHT = {"01.4": dreward_dlam, "02.4": dkl_dlam, "03.1": objective_gradient, "04.2": dpo_fit}
+def bon_estimate(r, n):
+    from alignpro_lite.experiment.pooled import bon_ustat
+
+    return bon_ustat(r, n)
+
+
+def table_fit(c, R_hat, lam, n_c):
+    w = np.exp((R_hat - R_hat.max()) / lam)
+    return np.bincount(c, weights=w / w.sum(), minlength=n_c)
+
+
+def paired_power(delta, sd, n, alpha=0.05):
+    from scipy import stats
+
+    z = stats.norm.ppf(1 - alpha / 2)
+    s = delta * np.sqrt(n) / sd
+    return stats.norm.cdf(s - z) + stats.norm.cdf(-s - z)
+
+
+RIGHT = {"01.4": dreward_dlam, "02.4": dkl_dlam, "03.1": objective_gradient, "04.2": dpo_fit,
+         "05.3": bon_estimate, "07.3": table_fit, "08.3": paired_power}  # fmt: skip
 WRONG = {
     "01.4": lambda rho_sft, R, lam: -_var(rho_sft, R, lam) / lam,  # a power of λ short
     "02.4": dreward_dlam,  # the reward's derivative, not the KL's
@@ -80,6 +100,9 @@ WRONG = {
     "03.1": lambda th, q, R, lam: objective_gradient(th, q, R, 0.0),
     # returns the reference prompter: no fit at all
     "04.2": lambda rho_sft, W, lam: rho_sft,
+    "05.3": lambda r, n: float(np.max(r)),  # the pool's maximum: biased upwards for n < m
+    "07.3": lambda c, R_hat, lam, n_c: np.bincount(c, minlength=n_c) / len(c),  # no weights
+    "08.3": lambda delta, sd, n, alpha=0.05: paired_power(delta, sd, n, alpha) / 2,  # one-sided
 }
 
 
