@@ -43,7 +43,7 @@ NOTEBOOKS_DIR = repo_root() / "notebooks"
 OUT = repo_root() / "build" / "browser"
 # Notebook number -> dashboards it must show at least (02: the bound explorer, with a β slider).
 # A new notebook with a dashboard is one more entry here.
-EXPECTED_DASHBOARDS = {"01": 1, "02": 1, "05": 1}
+EXPECTED_DASHBOARDS = {"01": 1, "02": 1, "04": 1, "05": 1, "06": 1}
 NEEDS_BETA = {"02"}
 TARGET_MS = 200.0  # what a student should get; reported, not asserted
 BOUND_MS = 2000.0  # asserted: generous, so a busy CI machine does not flake

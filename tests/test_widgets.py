@@ -130,3 +130,35 @@ def test_setup_style_talk_and_fast_switch(monkeypatch):
     assert not cfg.fast and mpl.rcParams["font.size"] == 10
     with pytest.raises(ValueError, match="style"):
         apl.setup(style="poster")
+
+
+def test_dpo_dashboard_moves_rho_star_and_the_dpo_fit_together(problem):
+    from alignpro_lite.exact import dpo
+
+    W = dpo.preference_table(problem.rho_sft, problem.R)  # exact labels: DPO recovers rho*
+    d = widgets.dpo_dashboard(problem, W, lam=0.05)
+    png = d.image.value
+    assert d.values["tv"] < 1e-6
+    assert np.allclose(d.values["dpo"], problem.optimal_prompter(0.05)[0], atol=1e-6)
+    d.slider.value = 2.0
+    assert d.image.value != png and d.lam == pytest.approx(2.0)
+    assert np.allclose(d.values["rho_star"], problem.optimal_prompter(2.0)[0])
+    assert np.allclose(d.values["dpo"], d.values["rho_star"], atol=1e-6)
+    with pytest.raises(ValueError, match="x must be"):
+        widgets.dpo_dashboard(problem, W, x=99, interactive=False)
+
+
+def test_overopt_dashboard_reads_proxy_and_gold_at_lam():
+    import pandas as pd
+
+    lams = np.geomspace(1e-3, 1e2, 30)
+    df = pd.DataFrame({"lam": lams, "kl": 1 / (1 + lams), "proxy": -np.log(lams),
+                       "gold": np.exp(-((np.log(lams) + 3) ** 2))})  # fmt: skip
+    d = widgets.overopt_dashboard({"BT": df}, lam=np.exp(-3))
+    assert d.values["BT"]["gold"] == pytest.approx(1.0, abs=0.02)  # the gold peak
+    png = d.image.value
+    d.slider.value = 1e-3
+    assert d.values["BT"]["proxy"] == pytest.approx(-np.log(1e-3))  # the proxy keeps rising
+    assert d.values["BT"]["gold"] < 0.5 and d.image.value != png
+    with pytest.raises(ValueError, match="empty"):
+        widgets.overopt_dashboard({})

@@ -698,3 +698,162 @@ class BankWeightsDashboard(_Dashboard):
 def bank_dashboard(groups, R_hat, **kwargs) -> BankWeightsDashboard:
     """:class:`BankWeightsDashboard` over a bank's fit rows."""
     return BankWeightsDashboard(groups, R_hat, **kwargs)
+
+
+# --------------------------------------------------------------------------- notebooks 04 and 06
+def _log_slider(value, grid):
+    import ipywidgets as W
+
+    s = W.FloatLogSlider(value=value, base=10, min=np.log10(grid[0]), max=np.log10(grid[-1]),
+                         step=0.02, description="λ", continuous_update=True, readout_format=".3g",
+                         layout=W.Layout(width="520px"))  # fmt: skip
+    s.add_class("apl-lam")
+    return s
+
+
+class DPODashboard(_Dashboard):
+    """Move λ and watch Align-Pro's ``rho*_λ`` and DPO's fit at the same λ move together
+    (notebook 04): one prompt's bars (``rho_sft``, ``rho*_λ``, the DPO fit from the preference
+    counts ``W``) and, against λ, the P-weighted TV between the fit and ``rho*`` (precomputed).
+
+    ``W``: ``(n_x, n_c, n_c)`` preference weights (``exact.dpo.preference_table`` for exact
+    labels, ``exact.dpo.sample_preferences`` for sampled ones)."""
+
+    def __init__(self, problem: DiscreteProblem, W, *, x: int = 0, lam: float = 0.1,
+                 lams=None, interactive: bool = True):  # fmt: skip
+        from alignpro_lite.exact import dpo
+
+        self.problem, self.W, self.x = problem, np.asarray(W, dtype=float), int(x)
+        if not 0 <= self.x < problem.n_x:
+            raise ValueError(f"x must be a prompt index in 0..{problem.n_x - 1}, got {x!r}.")
+        self.grid = np.geomspace(1e-2, 10.0, 25) if lams is None else np.asarray(lams, float)
+        self._fit = lambda lam: dpo.fit_dpo(problem.rho_sft, self.W, lam)
+        self.tv = np.array([float(discrete.total_variation(self._fit(v), problem.optimal_prompter(v)) @ problem.P)
+                            for v in self.grid])  # fmt: skip
+        self.lam = float(lam)
+        if interactive:
+            self.slider = _log_slider(self.lam, self.grid)
+            self.slider.observe(lambda ch: self.set_lam(ch["new"]), names="value")
+            self._build_widgets([self.slider], 1000)
+        self._draw_static()
+        self.set_lam(self.lam)
+
+    def _draw_static(self) -> None:
+        p, x = self.problem, self.x
+        self.fig = _new_figure((10.0, 3.6))
+        ax_b, ax_t = self.fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.4, 1]})
+        n_c = p.rho_sft.shape[1]
+        pos = np.arange(n_c)
+        ax_b.bar(pos - 0.27, p.rho_sft[x], 0.27, color=plots.COLORS["rho_sft"], label="rho_sft")
+        self.b_star = ax_b.bar(pos, np.zeros(n_c), 0.27, color=plots.COLORS["rho_star"],
+                               label="rho*_λ (closed form)")  # fmt: skip
+        self.b_dpo = ax_b.bar(pos + 0.27, np.zeros(n_c), 0.27, color="#ff7f0e",
+                              label="DPO fit at λ (from preferences)")  # fmt: skip
+        labels = plots.candidate_labels(p.candidates[x]) if p.candidates else [f"c{j}" for j in pos]
+        ax_b.set_xticks(pos, labels, rotation=20, ha="right", fontsize=plots.fs(8))
+        ax_b.set(
+            ylim=(0, 1.05), ylabel="probability", title=f"prompt x{x}: rho* and DPO move together"
+        )
+        ax_b.legend(fontsize=plots.fs(8), loc="upper left")
+        ax_t.plot(self.grid, self.tv, color="k")
+        ax_t.set(xscale="log", yscale="symlog", xlabel=plots.lam_label(),
+                 ylabel="TV(DPO fit, rho*) (P-weighted)", title="how close the DPO fit is")  # fmt: skip
+        ax_t.set_ylim(bottom=0)
+        (self.marker,) = ax_t.plot(
+            [self.grid[0]], [self.tv[0]], "o", ms=10, mfc="none", mec="#333", mew=2
+        )
+        self._freeze([*self.b_star, *self.b_dpo, self.marker])
+
+    def set_lam(self, lam: float) -> None:
+        """Move to ``lam`` (clipped to the grid's range)."""
+        t0 = time.perf_counter()
+        lam = float(np.clip(positive_scalar(lam, "lam"), self.grid[0], self.grid[-1]))
+        self.lam = lam
+        star = self.problem.optimal_prompter(lam)
+        fit = self._fit(lam)
+        for bar, v in zip(self.b_star, star[self.x], strict=True):
+            bar.set_height(v)
+        for bar, v in zip(self.b_dpo, fit[self.x], strict=True):
+            bar.set_height(v)
+        tv = float(discrete.total_variation(fit, star) @ self.problem.P)
+        self.marker.set_data([lam], [tv])
+        self.values = {"tv": tv, "rho_star": star[self.x], "dpo": fit[self.x]}
+        self._publish(
+            t0, f"λ = <b>{lam:.3g}</b> · TV(DPO fit, rho*) = <b>{tv:.2e}</b> (P-weighted)"
+        )
+
+
+def dpo_dashboard(problem: DiscreteProblem, W, **kwargs) -> DPODashboard:
+    """:class:`DPODashboard` over a table and its preference weights."""
+    return DPODashboard(problem, W, **kwargs)
+
+
+class OveroptDashboard(_Dashboard):
+    """Move λ over over-optimisation curves (notebook 06): for each named curve (frames of
+    ``learn.overopt.overoptimisation_curve``: ``lam``, ``kl``, ``proxy``, ``gold``) the proxy
+    (learned) reward and the gold reward against λ, with a marker at the current λ and their
+    values, and the KL spent there."""
+
+    def __init__(self, curves: dict, *, lam: float = 0.1, interactive: bool = True):
+        if not curves:
+            raise ValueError("curves is empty: give {label: overoptimisation_curve(...)}.")
+        self.curves = {k: v.sort_values("lam").reset_index(drop=True) for k, v in curves.items()}
+        first = next(iter(self.curves.values()))
+        self.grid = first["lam"].to_numpy(dtype=float)
+        self.lam = float(lam)
+        if interactive:
+            self.slider = _log_slider(self.lam, self.grid)
+            self.slider.observe(lambda ch: self.set_lam(ch["new"]), names="value")
+            self._build_widgets([self.slider], 1000)
+        self._draw_static()
+        self.set_lam(self.lam)
+
+    def _draw_static(self) -> None:
+        self.fig = _new_figure((10.0, 3.6))
+        ax_p, ax_g = self.fig.subplots(1, 2)
+        self.markers = []
+        for i, (label, df) in enumerate(self.curves.items()):
+            c = f"C{i}"
+            ax_p.plot(df["lam"], df["proxy"], color=c, ls="--", label=label)
+            ax_g.plot(df["lam"], df["gold"], color=c, label=label)
+            for ax in (ax_p, ax_g):
+                (m,) = ax.plot([df["lam"].iloc[0]], [0.0], "o", ms=9, mfc="none", mec=c, mew=2)
+                self.markers.append(m)
+        for ax in (ax_p, ax_g):
+            ax.set_xscale("log")
+            ax.set_xlabel(plots.lam_label())
+        ax_p.set(ylabel="proxy: mean learned score", title="what the optimiser sees")
+        ax_g.set(ylabel="gold reward (VADER)", title="what the user gets")
+        ax_g.legend(fontsize=plots.fs(8))
+        self.vlines = [
+            ax.axvline(self.grid[0], color="#333", lw=1, alpha=0.5) for ax in (ax_p, ax_g)
+        ]
+        self._freeze([*self.markers, *self.vlines])
+
+    def set_lam(self, lam: float) -> None:
+        """Move to ``lam`` (interpolated on each curve's λ grid, in log λ)."""
+        t0 = time.perf_counter()
+        lam = float(np.clip(positive_scalar(lam, "lam"), self.grid[0], self.grid[-1]))
+        self.lam = lam
+        self.values, parts, k = {}, [], 0
+        for label, df in self.curves.items():
+            lx = np.log(df["lam"].to_numpy(dtype=float))
+            v = {
+                c: float(np.interp(np.log(lam), lx, df[c].to_numpy(dtype=float)))
+                for c in ("proxy", "gold", "kl")
+            }
+            self.values[label] = v
+            self.markers[k].set_data([lam], [v["proxy"]])
+            self.markers[k + 1].set_data([lam], [v["gold"]])
+            k += 2
+            parts.append(
+                f"{label}: proxy <b>{v['proxy']:.3f}</b>, gold <b>{v['gold']:.3f}</b>, KL {v['kl']:.2f} nats"
+            )
+        for ln in self.vlines:
+            ln.set_xdata([lam, lam])
+        self._publish(t0, f"λ = <b>{lam:.3g}</b> · " + " · ".join(parts))
+
+
+def overopt_dashboard(curves: dict, **kwargs) -> OveroptDashboard:
+    """:class:`OveroptDashboard` over named over-optimisation curves."""
+    return OveroptDashboard(curves, **kwargs)
