@@ -329,7 +329,11 @@ def frontier_table(samples: pd.DataFrame, pool: pd.DataFrame, task: str = "kindn
     of its rewrites to rho_sft), RLHF at each β (of its answers to pi_ref), best-of-n at each
     ``n`` (the formula's KL, an upper bound, and the pool's U-statistic); each point's mean KL
     and reward with 95% t-intervals over prompts, and ``slope``: ΔJ/ΔKL to the next point of
-    the same method in order of KL (theory: λ, β at the exact frontier)."""
+    the same method in order of KL (theory: λ, β at the exact frontier). ``noft_same_streams``
+    and ``gain`` (with its paired t-interval): NoFT's mean on the same answer streams as the point
+    (the refits answer on streams 0-3, the main fits on 0-7, best-of-n uses the whole pool), and
+    the point's paired gain over it — the streams differ in luck, so rewards of points with
+    different numbers of answers are compared through ``gain``, not ``reward``."""
     s = samples[samples["task"] == task]
     rows = []
     groups = [("Align-Pro", "lam", s[s["method"].str.startswith("Align-Pro λ=")
@@ -340,20 +344,29 @@ def frontier_table(samples: pd.DataFrame, pool: pd.DataFrame, task: str = "kindn
             per = h.groupby("prompt_id")[["reward", "kl_tok"]].mean()
             kl = _mean_ci(per["kl_tok"]) if per["kl_tok"].notna().all() else (math.nan,) * 3
             rw = _mean_ci(per["reward"])
+            same = pool[(pool["task"] == task) & pool["sample"].isin(set(h["sample"]))]
+            noft = same.groupby("prompt_id")["reward"].mean().reindex(per.index)
+            gain = _mean_ci((per["reward"] - noft).to_numpy())
             rows.append({"task": task, "method": method, "label": label, "weight": float(w),
                          "n_answers": int(h.groupby("prompt_id").size().min()),
                          "kl": kl[0], "kl_low": kl[1], "kl_high": kl[2], "reward": rw[0],
                          "reward_low": rw[1], "reward_high": rw[2],
+                         "noft_same_streams": float(noft.mean()), "gain": gain[0],
+                         "gain_low": gain[1], "gain_high": gain[2],
                          "kl_estimator": "per-token, own space"})  # fmt: skip
     p = pool[pool["task"] == task]
     m = int(p.groupby("prompt_id").size().min())
     for n in [n for n in bon_ns if n <= m]:  # the pool bounds n
         u = p.groupby("prompt_id")["reward"].apply(lambda r, n=n: bon_ustat(r.to_numpy(), n))
         rw = _mean_ci(u)
+        noft = p.groupby("prompt_id")["reward"].mean().reindex(u.index)
+        gain = _mean_ci((u - noft).to_numpy())
         rows.append({"task": task, "method": "Best-of-n", "label": f"Best-of-{n}", "weight": float(n),
                      "n_answers": int(p.groupby("prompt_id").size().min()), "kl": bon_kl(n),
                      "kl_low": math.nan, "kl_high": math.nan, "reward": rw[0], "reward_low": rw[1],
-                     "reward_high": rw[2], "kl_estimator": "log n - (n-1)/n (upper bound)"})  # fmt: skip
+                     "reward_high": rw[2], "noft_same_streams": float(noft.mean()), "gain": gain[0],
+                     "gain_low": gain[1], "gain_high": gain[2],
+                     "kl_estimator": "log n - (n-1)/n (upper bound)"})  # fmt: skip
     out = pd.DataFrame(rows)
     out["slope"] = math.nan
     for _, g in out.groupby("method"):
@@ -496,7 +509,8 @@ def targets_table(diffs: pd.DataFrame, variance: pd.DataFrame, gap: pd.DataFrame
                   frontier: pd.DataFrame | None, compute: pd.DataFrame | None = None,
                   control: str = "harmlessness") -> pd.DataFrame:  # fmt: skip
     """The preregistered targets of round 2, each with its expectation, what was observed and
-    whether it was met (target 5: the ``control`` task's four predictions; target 8: the bank
+    whether it was met (``met``: the observation is what was expected; ``None`` for a control's
+    estimate, judged by the control's own rows; target 5: the ``control`` task's four predictions; target 8: the bank
     ≤ 45 min and the fits ≤ 60 min of seeds 1 and 2, from ``compute``; the evaluation's share of
     the 60 minutes is judged in the notebook from the calls' own timings)."""
     crossed = diffs[(diffs["estimator"] == "crossed")].set_index(["task", "a", "b"])
@@ -513,11 +527,12 @@ def targets_table(diffs: pd.DataFrame, variance: pd.DataFrame, gap: pd.DataFrame
                 continue
             r, txt = cell(task, m)
             status = POWER_STATUS.get((task, m), "estimation")
-            target = (
-                "1"
-                if (m == RLHF and status == "confirmatory")
-                else ("5" if status == "control" else "2")
-            )
+            if status == "control":  # judged by its four predictions below, not by "> 0"
+                rows.append({"target": "5", "task": task, "what": f"{m} − NoFT (control: estimate)",
+                             "expected": f"{PREDICTED.get((task, m), math.nan):+.3f}",
+                             "observed": txt, "met": None})  # fmt: skip
+                continue
+            target = "1" if (m == RLHF and status == "confirmatory") else "2"
             rows.append({"target": target, "task": task, "what": f"{m} − NoFT > 0 ({status})",
                          "expected": f"{PREDICTED.get((task, m), math.nan):+.3f}",
                          "observed": txt, "met": bool(r["ci_low"] > 0)})  # fmt: skip
@@ -530,8 +545,9 @@ def targets_table(diffs: pd.DataFrame, variance: pd.DataFrame, gap: pd.DataFrame
         exp = {"kindness": "0.39", "helpfulness": "0.32", "harmlessness": "undefined"}.get(
             g.task, ""
         )
-        rows.append({"target": "3", "task": g.task, "what": "gap closed", "expected": exp,
-                     "observed": obs, "met": g.status == "defined"})  # fmt: skip
+        met = (g.status != "defined") if exp == "undefined" else (g.status == "defined")
+        rows.append({"target": "3", "task": g.task, "what": "gap closed (met: defined or not, as predicted)",
+                     "expected": exp, "observed": obs, "met": bool(met)})  # fmt: skip
     v = variance[(variance["method"] == AP) & (variance["seed"] == "mean")]
     below = int((v["total_minus_noft"] < 0).sum())
     rows.append({"target": "4", "task": "all", "what": "Align-Pro total variance < NoFT's on ≥ 2/3",
@@ -542,9 +558,12 @@ def targets_table(diffs: pd.DataFrame, variance: pd.DataFrame, gap: pd.DataFrame
         if (task, AP, NOFT) not in crossed.index or (task, RLHF, NOFT) not in crossed.index:
             continue
         a, r = crossed.loc[(task, AP, NOFT), "mean"], crossed.loc[(task, RLHF, NOFT), "mean"]
-        rows.append({"target": "6", "task": task, "what": "paper's shape NoFT < Align-Pro < RLHF",
-                     "expected": "no" if task == "harmlessness" else "yes",
-                     "observed": f"AP {a:+.3f}, RLHF {r:+.3f}", "met": bool(0 < a < r)})  # fmt: skip
+        exp = "no" if task == "harmlessness" else "yes"
+        shape = bool(0 < a < r)
+        rows.append({"target": "6", "task": task,
+                     "what": "paper's shape NoFT < Align-Pro < RLHF (met: as predicted)",
+                     "expected": exp, "observed": f"{'yes' if shape else 'no'}: AP {a:+.3f}, RLHF {r:+.3f}",
+                     "met": shape == (exp == "yes")})  # fmt: skip
     if control in tasks and (control, AP, NOFT) in crossed.index:
         ap, rl = crossed.loc[(control, AP, NOFT)], crossed.loc[(control, RLHF, NOFT)]
         w = variance[(variance["task"] == control) & (variance["method"] == AP)

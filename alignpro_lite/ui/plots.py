@@ -782,7 +782,7 @@ def plot_round_forest(pooled: pd.DataFrame, per_seed: pd.DataFrame | None = None
     p = p.assign(_k=[order[(a, b)] for a, b in zip(p["a"], p["b"], strict=True)])
     p = p.sort_values(["task", "_k"], kind="stable").iloc[::-1].reset_index(drop=True)
     cond = pooled[pooled["estimator"] == "conditional"].set_index(["task", "a", "b"])
-    fig, ax = plt.subplots(figsize=(9, 0.34 * len(p) + 1.4))
+    fig, ax = plt.subplots(figsize=(11, 0.34 * len(p) + 2.2))
     for y, r in p.iterrows():
         colour = "#c44e52" if r["significant"] else "#555555"
         ax.plot([r["ci_low"], r["ci_high"]], [y, y], color=colour, lw=3, solid_capstyle="butt")
@@ -808,7 +808,8 @@ def plot_round_forest(pooled: pd.DataFrame, per_seed: pd.DataFrame | None = None
     if predicted:
         handles.append(mpl.lines.Line2D([], [], color="k", marker="D", mfc="none", ls="",
                                         label="preregistered prediction"))  # fmt: skip
-    ax.legend(handles=handles, fontsize=fs(8), loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(handles=handles, fontsize=fs(8), loc="upper center", bbox_to_anchor=(0.4, -0.06 - 2.0 / len(p)),
+              ncol=2)  # fmt: skip
     ax.set(xlabel="paired difference of the mean test reward (reward units)")
     return fig
 
@@ -828,7 +829,7 @@ def plot_round_frontier(frontier: pd.DataFrame, exact: dict | None = None,
     import matplotlib.pyplot as plt
 
     n = 2 if exact else 1
-    fig, axes = plt.subplots(1, n, figsize=(6.2 * n, 4.6), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(6.4 * n, 5.6), squeeze=False)
     axes = axes[0]
     if exact:
         plot_frontier(axes[0], exact, title="notebook 02: the exact frontier (teaching instance)")
@@ -852,17 +853,26 @@ def plot_round_frontier(frontier: pd.DataFrame, exact: dict | None = None,
                     label=f"{method} ({'KL upper bound' if hollow else 'per-token KL, own space'})")  # fmt: skip
         for r in g.itertuples():
             w = f"{r.weight:g}" if method == "Best-of-n" else f"{r.weight:.3g}"
+            w = "∞" if not np.isfinite(r.weight) else w
+            dy = {"Align-Pro": 6, "RLHF": -11}.get(method, 4)
             ax.annotate(f"{sym.get(method, '')}={w}", (r.kl, r.reward), textcoords="offset points",
-                        xytext=(4, 4), fontsize=fs(7), color=c)  # fmt: skip
+                        xytext=(3, dy), fontsize=fs(7), color=c)  # fmt: skip
+    if "noft_same_streams" in frontier:  # the streams differ in luck: NoFT on each set of them
+        ref = frontier.groupby("n_answers")["noft_same_streams"].first()
+        for k, (n, v) in enumerate(ref.items()):
+            ax.axhline(v, color=COLORS["NoFT"], lw=1, ls=(0, (1, 1 + k)),
+                       label=f"NoFT on the same {n} answers per prompt: {v:.3f}")  # fmt: skip
     if candidates is not None and not candidates.empty:
         e = candidates.sort_values("kl")
         ax.plot(
             e["kl"], e["reward"], color="k", lw=1, ls="--", label="closed-form rho*_λ (candidates)"
         )
-    ax.set_xscale("symlog", linthresh=1e-3)
-    ax.set(xlabel="KL to the reference (nats per sequence; rewrites for Align-Pro, answers otherwise)",
-           ylabel="mean test reward (reward units)", title=title or "measured on the test prompts")  # fmt: skip
-    ax.legend(fontsize=fs(8), loc="lower right")
+    ax.set_xscale("symlog", linthresh=1e-4, linscale=0.5)
+    ax.set_xlim(left=0)
+    ax.set(xlabel="KL to the reference (nats per sequence; rewrites for Align-Pro, answers otherwise;\n"
+                  "log scale above 1e-4)", ylabel="mean test reward (reward units)",
+           title=title or "measured on the test prompts")  # fmt: skip
+    ax.legend(fontsize=fs(8), loc="upper left", bbox_to_anchor=(0.0, -0.22), ncol=2)
     return fig
 
 
