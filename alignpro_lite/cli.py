@@ -438,7 +438,7 @@ def _print_report(tables: dict, cols: list[str]) -> None:
         if not tables["gap"].empty:
             gap = tables["gap"][["task", "gap_closed", "gap_ci_low", "gap_ci_high",
                                  "rlhf_beats_noft", "ap_beats_noft", "ap_lower_var_within"]]  # fmt: skip
-            print(gap.round(3).to_string(index=False))
+            print(gap.round(3).to_string(index=False, na_rep="undefined"))
 
 
 def cmd_replicate(args) -> int:

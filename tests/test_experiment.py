@@ -197,6 +197,27 @@ def test_gap_is_nan_when_rlhf_does_not_beat_noft():
     assert g["gap_closed"].isna().all() and not g["rlhf_beats_noft"].any()
 
 
+def test_gap_is_undefined_when_rlhf_is_not_detectably_above_noft():
+    """RLHF a hair above NoFT (inside the noise) gave a ratio like 46.7 (4670 %) or 100 %:
+    the preregistered rule prints it undefined."""
+    base = _samples()
+    noft = base[base.method == "NoFT"].set_index(["task", "prompt_id", "sample"])["reward"]
+    s = base.copy()
+    is_rlhf = s.method == "RLHF"
+    key = list(
+        zip(
+            s.loc[is_rlhf, "task"],
+            s.loc[is_rlhf, "prompt_id"],
+            s.loc[is_rlhf, "sample"],
+            strict=True,
+        )
+    )
+    noise = np.random.default_rng(1).normal(0.0, 0.2, is_rlhf.sum())
+    s.loc[is_rlhf, "reward"] = noft.loc[key].to_numpy() + 0.001 + noise - noise.mean()
+    g = E.gap_closed(s)
+    assert g["gap_closed"].isna().all() and g["gap_status"].str.startswith("undefined").all()
+
+
 # --------------------------------------------------------------------------- report + CLI
 def test_report_on_two_tiny_runs(tiny_path, tmp_path):
     for method in ("align-pro", "rlhf"):

@@ -260,7 +260,7 @@ def summary_table(
 def _main_methods(samples: pd.DataFrame) -> list[str]:
     present = list(dict.fromkeys(samples["method"]))
     return [m for m in METHOD_ORDER if m in present] + [
-        m for m in present if m not in METHOD_ORDER and not m.startswith("Align-Pro λ=")
+        m for m in present if m not in METHOD_ORDER and not m.startswith(("Align-Pro λ=", "RLHF β="))
     ]
 
 
@@ -309,7 +309,9 @@ def gap_closed(
     samples: pd.DataFrame, level: float = 0.95, n_boot: int = 10_000, seed: int = 0
 ) -> pd.DataFrame:
     """Per task: gap closed ``(J_AP - J_NoFT) / (J_RLHF - J_NoFT)`` with a bootstrap CI over
-    prompts, and the preregistered targets: ``rlhf_beats_noft`` / ``ap_beats_noft`` (the
+    prompts — NaN, with ``gap_status`` saying why, where RLHF does not beat NoFT (a ratio over a
+    denominator not distinguishable from 0 is not a fraction of a gap) — and the preregistered
+    targets: ``rlhf_beats_noft`` / ``ap_beats_noft`` (the
     difference to NoFT is > 0 with both paired 95% CIs excluding 0) and ``ap_lower_var_within``
     (Align-Pro's within-prompt variance below NoFT's)."""
     rows = []
@@ -322,20 +324,28 @@ def gap_closed(
              .iloc[0] for m in ("Align-Pro", "RLHF")}  # fmt: skip
         vd = paired.variance_difference(g, "Align-Pro", "NoFT", level=level, n_boot=n_boot,
                                         seed=seed).iloc[0]  # fmt: skip
+        rlhf_beats = bool(d["RLHF"]["significant"] and d["RLHF"]["diff"] > 0)
+        defined = rlhf_beats  # the preregistered rule: no gap to close unless RLHF beats NoFT
         rows.append(
             {
                 "task": task,
                 "noft": gap["mean_base"],
                 "align_pro": gap["mean_ap"],
                 "rlhf": gap["mean_rlhf"],
-                "gap_closed": gap["gap"],
-                "gap_ci_low": gap["ci_low"],
-                "gap_ci_high": gap["ci_high"],
+                "gap_closed": gap["gap"] if defined else math.nan,
+                "gap_ci_low": gap["ci_low"] if defined else math.nan,
+                "gap_ci_high": gap["ci_high"] if defined else math.nan,
+                "gap_status": "defined"
+                if defined
+                else (
+                    f"undefined: RLHF - NoFT {d['RLHF']['diff']:+.3f} is not above 0 with both "
+                    "paired 95% CIs (no gap to close)"
+                ),
                 "paper_median": PAPER_GAP_MEDIAN,
                 "ap_minus_noft": d["Align-Pro"]["diff"],
                 "ap_beats_noft": bool(d["Align-Pro"]["significant"] and d["Align-Pro"]["diff"] > 0),
                 "rlhf_minus_noft": d["RLHF"]["diff"],
-                "rlhf_beats_noft": bool(d["RLHF"]["significant"] and d["RLHF"]["diff"] > 0),
+                "rlhf_beats_noft": rlhf_beats,
                 "var_within_diff": vd["var_within_diff"],
                 "ap_lower_var_within": bool(vd["var_within_diff"] < 0),
                 "note": gap["note"],

@@ -126,7 +126,7 @@ def machine() -> str:
 
 def tables_from_samples(samples: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Every table of the report recomputed from the evaluation samples (:data:`TABLES`)."""
-    main = samples[~samples["method"].str.startswith("Align-Pro λ=")]
+    main = samples[~samples["method"].str.startswith(("Align-Pro λ=", "RLHF β="))]
     return {
         "summary": summary_table(main),
         "paired": paired_table(main),
