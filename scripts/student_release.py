@@ -93,12 +93,45 @@ def leftovers(source_nb, student_nb) -> list[str]:
     return found
 
 
-def build(out: Path, source: Path = ROOT / "notebooks") -> list[Path]:
+MANIFEST = ".release.json"
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _check_not_edited(out: Path, force: bool) -> None:
+    """Refuse to replace notebooks in ``out`` that are not byte for byte what the last release
+    wrote there (a student's work), unless ``force``."""
+    import json
+
+    if force or not out.is_dir():
+        return
+    existing = sorted(out.glob("[0-9][0-9]_*.ipynb"))
+    if not existing:
+        return
+    m = out / MANIFEST
+    written = json.loads(m.read_text(encoding="utf-8")) if m.is_file() else {}
+    edited = [p.name for p in existing if written.get(p.name) != _digest(p)]
+    if edited:
+        raise ValueError(
+            f"--out {str(out)!r} holds notebooks that the last release did not write or that "
+            f"were edited since ({', '.join(edited[:3])}{', …' if len(edited) > 3 else ''}); "
+            "a release would replace them. Give another folder, or pass --force to overwrite."
+        )
+
+
+def build(out: Path, source: Path = ROOT / "notebooks", force: bool = False) -> list[Path]:
     """Write the student release of every ``NN_*.ipynb`` in ``source`` into ``out``.
 
     The set is staged beside ``out`` and swapped in (``alignpro_lite.atomic.staged_dir``): other
     files already in ``out`` are kept, an interrupted build leaves ``out`` untouched. ``out``
-    may not be the repository, the source folder, or a folder that contains either.
+    may not be the repository, the source folder, or a folder that contains either, nor land
+    (symbolic links followed) anywhere in the repository outside ``build/``; notebooks already
+    in ``out`` that the last release did not write unchanged (``.release.json`` holds their
+    digests) are not replaced unless ``force``.
     """
     from alignpro_lite.atomic import staged_dir
 
@@ -109,22 +142,37 @@ def build(out: Path, source: Path = ROOT / "notebooks") -> list[Path]:
             f"no notebooks NN_*.ipynb in {source}; pass --source the notebooks folder."
         )
     target = Path(os.path.abspath(out))
+    real = Path(os.path.realpath(out))  # where the files would really land (links followed)
     for protected in (ROOT, source.resolve()):
-        if target == protected or target in protected.parents:
-            raise ValueError(
-                f"--out {str(out)!r} is or contains {protected}; the release would overwrite the "
-                "source notebooks. Give a separate folder, e.g. --out build/student."
-            )
+        for t in (target, real):
+            if t == protected or t in protected.parents:
+                raise ValueError(
+                    f"--out {str(out)!r} is or contains {protected}; the release would overwrite "
+                    "the source notebooks. Give a separate folder, e.g. --out build/student."
+                )
+    if (real == ROOT or ROOT in real.parents) and not (
+        real == ROOT / "build" or (ROOT / "build") in real.parents
+    ):
+        raise ValueError(
+            f"--out {str(out)!r} lands in the repository at {real.relative_to(ROOT)}, outside "
+            "build/; the release would write over tracked files. Give a folder under build/ "
+            "(e.g. --out build/student) or outside the repository."
+        )  # fmt: skip
+    _check_not_edited(real, force)
     students = [(path, strip_solutions(nbformat.read(path, as_version=4))) for path in paths]
     for path, student in students:
         left = leftovers(nbformat.read(path, as_version=4), student)
         if left:
             raise ValueError(f"{path.name}: solution text survived the release: {left[:3]}")
-    names = [p.name for p in paths] + ["README.md"]
-    with staged_dir(out, flag="--out", owned=names) as tmp:
+    import json
+
+    names = [p.name for p in paths] + ["README.md", MANIFEST]
+    with staged_dir(real, flag="--out", owned=names) as tmp:
         for path, student in students:
             nbformat.write(student, tmp / path.name)
         (tmp / "README.md").write_text(README)
+        digests = {path.name: _digest(tmp / path.name) for path, _ in students}
+        (tmp / MANIFEST).write_text(json.dumps(digests, indent=1), encoding="utf-8")
     return [target / p.name for p in paths]
 
 
@@ -132,9 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.environ.get("STUDENT_OUT") or "build/student")
     ap.add_argument("--source", default=str(ROOT / "notebooks"))
+    ap.add_argument("--force", action="store_true",
+                    help="replace notebooks in --out even if they were edited since the last release")  # fmt: skip
     args = ap.parse_args(argv)
     try:
-        written = build(Path(args.out), Path(args.source))
+        written = build(Path(args.out), Path(args.source), force=args.force)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

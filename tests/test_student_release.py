@@ -180,3 +180,35 @@ def test_other_files_in_the_output_folder_are_kept(tmp_path):
     release.build(out)
     assert (out / "replicate" / "precious.txt").read_text() == "two hours of work"
     assert (out / "01_closed_form.ipynb").exists()
+
+
+def test_a_symlinked_out_cannot_reach_the_sources(tmp_path):
+    """--out L with L -> notebooks/ replaced all 8 source notebooks (the guard compared the
+    unresolved path)."""
+    link = tmp_path / "L"
+    link.symlink_to(ROOT / "notebooks")
+    before = {p.name: p.read_bytes() for p in (ROOT / "notebooks").glob("*.ipynb")}
+    with pytest.raises(ValueError, match="overwrite the source notebooks"):
+        release.build(link)
+    assert {p.name: p.read_bytes() for p in (ROOT / "notebooks").glob("*.ipynb")} == before
+
+
+def test_out_inside_the_repository_must_be_under_build(tmp_path):
+    readme = (ROOT / "data" / "tasks" / "README.md").read_bytes()
+    with pytest.raises(ValueError, match="outside build/"):
+        release.build(ROOT / "data" / "tasks")
+    assert (ROOT / "data" / "tasks" / "README.md").read_bytes() == readme
+    assert not list((ROOT / "data" / "tasks").glob("*.ipynb"))
+
+
+def test_a_students_edited_notebook_is_not_replaced(tmp_path):
+    out = tmp_path / "student"
+    release.build(out)
+    nb = out / "01_closed_form.ipynb"
+    release.build(out)  # rerunning over an untouched release is fine
+    nb.write_text(nb.read_text() + " ")  # the student's work
+    with pytest.raises(ValueError, match="edited since"):
+        release.build(out)
+    assert nb.read_text().endswith(" ")
+    release.build(out, force=True)
+    assert not nb.read_text().endswith(" ")
