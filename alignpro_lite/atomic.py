@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["check_out_dir", "staged_dir", "swap_in"]
+__all__ = ["check_out_dir", "staged_dir", "swap_in", "tmp_path", "write_text_atomic"]
 
 
 def check_out_dir(out: str | Path, names: Iterable[str] = (), flag: str = "--out") -> Path:
@@ -169,3 +169,33 @@ def _rename_exchange(a: Path, b: Path) -> bool:
     if err in (38, 22, 95):  # ENOSYS, EINVAL (file system without it), EOPNOTSUPP
         return False
     raise OSError(err, os.strerror(err), str(b))
+
+
+def tmp_path(path: str | Path) -> Path:
+    """``PATH.tmp``, the staging name of ``path``, with whatever was there removed first, without
+    following it: a stale file, a stale staging folder of an interrupted run, or a symbolic link
+    someone placed there (writing through it would overwrite the file it points to, outside the
+    output folder). Write the new content into the returned path, then ``os.replace`` it onto
+    ``path`` (which replaces a link at ``path`` itself, never its target)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    if tmp.is_symlink() or tmp.is_file():
+        tmp.unlink()
+    elif tmp.is_dir():
+        shutil.rmtree(tmp)
+    elif os.path.lexists(tmp):  # a fifo, a socket: not ours either
+        os.unlink(tmp)
+    return tmp
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through :func:`tmp_path` (fsynced, then one rename): readers
+    see the old file or the new one, and a link at ``PATH.tmp`` or ``path`` is never followed."""
+    path = Path(path)
+    tmp = tmp_path(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -115,3 +115,43 @@ def test_a_symlinked_folder_gets_the_set_where_it_points_and_modes_are_kept(tmp_
     assert (real / "old.txt").read_text() == "kept"
     assert real.stat().st_mode & 0o777 == 0o751
     assert _leftovers(tmp_path) == []
+
+
+def test_a_symlink_at_the_staging_name_is_never_written_through(tmp_path):
+    """OUT/run.json.tmp -> a file outside: the write replaced the outside file (issue 24)."""
+    from alignpro_lite.atomic import tmp_path as staging
+    from alignpro_lite.atomic import write_text_atomic
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "run.json.tmp").symlink_to(victim)
+    write_text_atomic(out / "run.json", '{"ok": true}')
+    assert victim.read_text() == "precious"
+    assert (out / "run.json").read_text() == '{"ok": true}' and not (out / "run.json").is_symlink()
+    # a link AT the destination is replaced, its target untouched
+    (out / "key.json").symlink_to(victim)
+    write_text_atomic(out / "key.json", "{}")
+    assert victim.read_text() == "precious" and not (out / "key.json").is_symlink()
+    # a stale staging folder of an interrupted run is cleared
+    (out / "sft.tmp").mkdir()
+    (out / "sft.tmp" / "half.bin").write_bytes(b"x")
+    t = staging(out / "sft")
+    assert t == out / "sft.tmp" and not t.exists()
+
+
+def test_writers_stage_through_the_safe_name(tmp_path):
+    """The pandas writers of the evaluation caches go through tmp_path too."""
+    import pandas as pd
+
+    from alignpro_lite.atomic import tmp_path as staging
+
+    victim = tmp_path / "victim.csv"
+    victim.write_text("precious")
+    path = tmp_path / "RLHF.csv"
+    path.with_name("RLHF.csv.tmp").symlink_to(victim)
+    tmp = staging(path)
+    pd.DataFrame({"a": [1]}).to_csv(tmp, index=False)
+    tmp.replace(path)
+    assert victim.read_text() == "precious" and path.read_text().startswith("a")

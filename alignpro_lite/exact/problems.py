@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alignpro_lite.atomic import tmp_path
 from alignpro_lite.config import data_dir
 from alignpro_lite.exact import discrete, schema
 from alignpro_lite.exact.validate import check_distribution, check_finite, check_shape
@@ -433,7 +434,7 @@ def save_problem(problem: DiscreteProblem, path: str | Path) -> Path:
         # a file's reward_range needs lo < hi: a degenerate range (all rewards equal) is left out
         spec["reward_range"] = [float(v) for v in problem.r_range]
     path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = tmp_path(path)
     tmp.write_text(json.dumps(spec, indent=1), encoding="utf-8")
     tmp.replace(path)
     return path

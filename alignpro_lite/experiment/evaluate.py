@@ -260,7 +260,9 @@ def summary_table(
 def _main_methods(samples: pd.DataFrame) -> list[str]:
     present = list(dict.fromkeys(samples["method"]))
     return [m for m in METHOD_ORDER if m in present] + [
-        m for m in present if m not in METHOD_ORDER and not m.startswith(("Align-Pro λ=", "RLHF β="))
+        m
+        for m in present
+        if m not in METHOD_ORDER and not m.startswith(("Align-Pro λ=", "RLHF β="))
     ]
 
 

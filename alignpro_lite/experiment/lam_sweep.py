@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from alignpro_lite.atomic import check_out_dir, staged_dir
+from alignpro_lite.atomic import check_out_dir, staged_dir, tmp_path, write_text_atomic
 from alignpro_lite.exact.distill import snis_weights
 from alignpro_lite.exact.nca import nca_loss, noise_floor
 from alignpro_lite.learn import bank as B
@@ -281,9 +281,7 @@ def _fit_unit(folder: Path, lam: float, factor: float, cfg: SweepConfig, rcfg, m
     ], ignore_index=True)  # fmt: skip
     diag = fit_diagnostics(frame, lam)
     l2, mx = _adapter_distance(model, name, "sft")
-    tmp = folder.with_name(folder.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    tmp = tmp_path(folder)
     lora.save_lora(model, name, tmp / "adapter")
     model.delete_adapter(name)
     fit.curve.to_csv(tmp / "curve.csv", index=False)
@@ -326,10 +324,10 @@ def _eval_unit(path: Path, lam: float, adapter_dir: Path, made_from: dict, cfg: 
     model.delete_adapter("_eval")
     df["lam"] = lam
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = tmp_path(path)
     df.to_csv(tmp, index=False)
     os.replace(tmp, path)
-    key_path.write_text(json.dumps(key), encoding="utf-8")
+    write_text_atomic(key_path, json.dumps(key))
     return df
 
 

@@ -34,7 +34,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from alignpro_lite.atomic import check_out_dir, staged_dir
+from alignpro_lite.atomic import check_out_dir, staged_dir, tmp_path, write_text_atomic
 from alignpro_lite.experiment import baselines
 from alignpro_lite.experiment.evaluate import (
     EVAL_SEED,
@@ -305,7 +305,7 @@ def _stage_sft(cfg: ReplicateConfig, out: Path, model, tok, progress: bool):
     model = lora.add_lora(model, "sft", lora.LoRASpec(r=cfg.lora_r))
     curve = G.sft_prompter(model, tok, G.rewrite_pairs(TASKS, "train"), steps=cfg.sft_steps,
                            seed=cfg.seed, progress=progress)  # fmt: skip
-    tmp = out / "sft.tmp"
+    tmp = tmp_path(out / "sft")
     lora.save_lora(model, "sft", tmp)
     curve.to_csv(tmp / "loss.csv", index=False)
     os.replace(tmp, folder)
@@ -404,7 +404,7 @@ def _stage_fit(cfg, out_dir: Path, kind: str, task: str, weight: float, rows: di
         }
     else:
         curve = _fit_wmle(cfg, model, tok, adapter, rows, w, kind, task, weight, pad, progress)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    tmp = tmp_path(out_dir)
     lora.save_lora(model, adapter, tmp / "adapter")
     curve.to_csv(tmp / "curve.csv", index=False)
     route = "b (NCA on the bank)" if cfg.fit == "nca" else "b (weighted MLE on the bank)"
@@ -485,10 +485,10 @@ def _eval_job(cfg, out: Path, task: str, label: str, method: str, adapter_dir: P
             import shutil
 
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
+            tmp = tmp_path(path)
             shutil.copyfile(src, tmp)
             os.replace(tmp, path)
-            key_path.write_text(json.dumps(made_from), encoding="utf-8")
+            write_text_atomic(key_path, json.dumps(made_from))
     fresh = key_path.is_file() and json.loads(key_path.read_text(encoding="utf-8")) == made_from
     if path.is_file() and fresh:
         return pd.read_csv(path, keep_default_na=False,
@@ -508,10 +508,10 @@ def _eval_job(cfg, out: Path, task: str, label: str, method: str, adapter_dir: P
         if kl_tok:
             df["kl_tok"] = 0.0
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = tmp_path(path)
     df.to_csv(tmp, index=False)
     os.replace(tmp, path)
-    key_path.write_text(json.dumps(made_from), encoding="utf-8")  # the CSV is valid for these
+    write_text_atomic(key_path, json.dumps(made_from))  # the CSV is valid for these
     return df
 
 
@@ -588,7 +588,7 @@ def replicate(
                 f"now gives ({weights}); use another --out."
             )
     out.mkdir(parents=True, exist_ok=True)
-    tmp = saved.with_name(saved.name + ".tmp")
+    tmp = tmp_path(saved)
     tmp.write_text(json.dumps({**cfg.to_json(), "weights": weights}, indent=1), encoding="utf-8")
     os.replace(tmp, saved)
     t_start = time.perf_counter()

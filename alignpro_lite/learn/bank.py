@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from alignpro_lite.atomic import write_text_atomic
 from alignpro_lite.llm.frozen import PI_F_DECODING
 from alignpro_lite.llm.lm import (
     SAMPLE_BATCH,
@@ -128,12 +128,7 @@ def _sha256(path: Path) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
 
 
 def _read_manifest(folder: Path) -> dict | None:

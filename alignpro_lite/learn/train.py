@@ -70,6 +70,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from alignpro_lite.atomic import tmp_path
 from alignpro_lite.exact.validate import default_P, positive_scalar
 
 __all__ = [
@@ -366,7 +367,7 @@ def _fsynced_write(path: Path, data: bytes) -> None:
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = tmp_path(path)
     write(tmp)
     os.replace(tmp, path)  # atomic on POSIX and Windows: readers see the old or the new file
 
@@ -390,7 +391,7 @@ def _save_checkpoint(out_dir: Path, state: dict, keep_previous: bool) -> None:
     torch.save(state, buf)
     data = buf.getvalue()
     record = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "step": state["step"]}
-    tmp = cur.with_name(cur.name + ".tmp")
+    tmp = tmp_path(cur)
     _fsynced_write(tmp, data)
     if not cur.is_file() and cur_sum.is_file() and prev.is_file():
         # an earlier save was cut between its renames (step 2): move the checksum to its file

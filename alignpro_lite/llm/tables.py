@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alignpro_lite.atomic import tmp_path
 from alignpro_lite.config import data_dir
 from alignpro_lite.exact import schema
 from alignpro_lite.exact.problems import DiscreteProblem
@@ -153,11 +154,11 @@ def save_task_table(table: TaskTable, folder: str | Path) -> list[Path]:
         for j, cand in enumerate(entry["candidates"]):
             cand["sim"] = round(float(table.sim[i, j]), 4)
             cand["kind"] = table.kinds[i][j]
-    tmp = path.with_suffix(".json.tmp")
+    tmp = tmp_path(path)
     tmp.write_text(json.dumps(spec, indent=1, ensure_ascii=False), encoding="utf-8")
     tmp.replace(path)
     spath = folder / f"{name}_samples.jsonl"
-    tmp = spath.with_suffix(".jsonl.tmp")
+    tmp = tmp_path(spath)
     with open(tmp, "w", encoding="utf-8") as fh:
         for s in table.samples:
             fh.write(json.dumps(s, ensure_ascii=False) + "\n")
