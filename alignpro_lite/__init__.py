@@ -79,6 +79,8 @@ def setup(
 
     from alignpro_lite.config import FAST_ENV
 
+    if fast is not None and not isinstance(fast, bool):  # "no" and "false" are truthy strings
+        raise ValueError(f"fast must be True, False or None, got {fast!r}.")
     if fast is not None:
         os.environ[FAST_ENV] = "1" if fast else "0"
     cfg = prepare(seed, device=device)

@@ -38,8 +38,15 @@ def check_out_dir(out: str | Path, names: Iterable[str] = (), flag: str = "--out
     if not text.strip():
         raise ValueError(f"{flag} is empty; give an output folder, e.g. {flag} runs/out.")
     out = Path(os.path.abspath(out))  # '.', '..', trailing slashes: one spelling
-    if out.is_symlink():  # a link to a folder: the set is swapped in where the link points
-        out = out.resolve()
+    try:
+        if out.is_symlink():  # a link to a folder: the set is swapped in where the link points
+            out = out.resolve(strict=False)
+        out.exists()
+    except (RuntimeError, OSError) as err:  # a symlink loop, a name too long
+        raise ValueError(
+            f"{flag} {text!r} cannot be used: {err.strerror if isinstance(err, OSError) else err}"
+            " (a symbolic-link loop?); give a plain folder path."
+        ) from None
     if out.exists() and not out.is_dir():
         raise ValueError(
             f"{flag} {text!r} is an existing file, not a folder; give a folder path "

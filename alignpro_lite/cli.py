@@ -41,6 +41,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --------------------------------------------------------------------------- helpers
+def _device(text: str) -> str:
+    """``--device``: checked when the arguments are parsed, before anything is written."""
+    from alignpro_lite.config import check_device
+
+    try:
+        return check_device(text, "--device")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def atomic_output(
     out: Path, write: Callable[[Path], list[str]], names: tuple[str, ...] = ()
 ) -> list[Path]:
@@ -673,7 +683,9 @@ def register_experiment(sub) -> None:
     )
     rc.add_argument("--tasks", nargs="+", choices=TASKS, default=None, help="tasks (default: all)")
     rc.add_argument("--seed", type=SEED, default=0, help="training seed (preregistered: 0, 1, 2)")
-    rc.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    rc.add_argument(
+        "--device", default=None, type=_device, help="cpu or cuda (default: cuda if present)"
+    )
     rc.add_argument("--fit", choices=("nca", "wmle"), default="nca",
                     help="route (b)'s fit: noise-contrastive alignment (default) or round 1's "
                     "weighted MLE (the shipped runs/ were made with --fit wmle --lam-rule headroom)")  # fmt: skip
@@ -736,7 +748,9 @@ def register_experiment(sub) -> None:
                     help="output folder (default build/lam-sweep; the shipped one is runs/lam-sweep)")  # fmt: skip
     ls.add_argument("--factors", nargs="+", type=factor_value, default=None,
                     help="λ / λ0 for each refit, e.g. 0.25 1 4 16 64 inf")  # fmt: skip
-    ls.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    ls.add_argument(
+        "--device", default=None, type=_device, help="cpu or cuda (default: cuda if present)"
+    )
     ls.add_argument("--fast", action="store_true", help="tiny settings: checks the pipeline")
     ls.add_argument("--threads", type=int_range(1), default=None)
     ls.add_argument("--no-progress", action="store_true")

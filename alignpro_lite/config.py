@@ -42,10 +42,24 @@ def cache_dir() -> Path:
     return path
 
 
+DEVICE_RE = r"(cpu|cuda(:\d+)?|mps)"
+
+
+def check_device(device, flag: str = "device") -> str:
+    """``device`` if it names a torch device this project runs on (``cpu``, ``cuda``,
+    ``cuda:N``, ``mps``), else a ``ValueError`` naming ``flag`` — before any work is done."""
+    import re
+
+    if not isinstance(device, str) or not re.fullmatch(DEVICE_RE, device):
+        raise ValueError(f"{flag} must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}.")
+    return device
+
+
 def get_device(device: str | None = None) -> str:
-    """``device`` if given, else ``"cuda"`` when available, else ``"cpu"`` (never hard-coded)."""
+    """``device`` if given (checked: :func:`check_device`), else ``"cuda"`` when available, else
+    ``"cpu"`` (never hard-coded)."""
     if device is not None:
-        return device
+        return check_device(device)
     try:
         import torch
     except ImportError:  # the discrete notebooks do not need torch
@@ -54,7 +68,10 @@ def get_device(device: str | None = None) -> str:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and (if installed) torch."""
+    """Seed Python, numpy and (if installed) torch; ``seed`` a non-negative integer."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    seed = int(seed)
     random.seed(seed)
     np.random.seed(seed)
     try:

@@ -306,3 +306,30 @@ def test_lam_sweep_bad_arguments_are_one_line_errors(tmp_path, capsys):
     _one_line_exit_2(["lam-sweep", "--out", str(f)], capsys, "--out")
     assert f.read_text() == "precious"
     _one_line_exit_2(["replicate", "--fit", "adam", "--out", str(tmp_path / "r")], capsys, "--fit")
+
+
+def test_bad_device_and_symlink_loop_are_one_line_errors(tmp_path, capsys):
+    """`--device tpu` failed with a RuntimeError after replicate.json was written; a symlink loop
+    as --out gave a RuntimeError traceback (issue 24)."""
+    from alignpro_lite.cli import main
+
+    out = tmp_path / "rep"
+    assert main(["replicate", "--device", "tpu", "--out", str(out)]) == 2
+    assert "--device" in capsys.readouterr().err and not out.exists()
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    assert main(["replicate", "--estimate", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "symbolic-link loop" in err
+
+
+def test_setup_refuses_truthy_strings_bad_devices_and_seeds():
+    import alignpro_lite as apl
+
+    for kw, word in (
+        ({"fast": "no"}, "fast"),
+        ({"device": "tpu"}, "device"),
+        ({"seed": "x"}, "seed"),
+    ):
+        with pytest.raises(ValueError, match=word):
+            apl.setup(**kw)
