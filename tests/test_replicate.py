@@ -322,3 +322,14 @@ def test_lam_sweep_fast_refits_and_measures_kl(replicated, tmp_path):
                   model=model, tok=tok, progress=False)  # fmt: skip
     with pytest.raises(ValueError, match="no replication"):
         lam_sweep(tmp_path / "nothing", tmp_path / "s2", cfg, model=model, tok=tok, progress=False)
+
+
+@pytest.mark.parametrize("text, word", [("{not json", "not a replication config"),
+                                        ('{"n_samples": "2"}', "'n_samples'"), ("[1, 2]", "JSON object")])  # fmt: skip
+def test_a_damaged_replicate_json_is_named(tmp_path, text, word):
+    from alignpro_lite.experiment.replicate import replicate
+
+    (tmp_path / "replicate.json").write_text(text)
+    with pytest.raises(ValueError, match=word) as e:
+        replicate(tmp_path, model=object(), tok=object())
+    assert "replicate.json" in str(e.value)

@@ -172,6 +172,38 @@ class ReplicateConfig:
         return cls(**kw)
 
 
+def _read_saved_config(path: Path) -> tuple[ReplicateConfig, dict]:
+    """The config saved in ``OUT/replicate.json``, or a ``ValueError`` that names the file and
+    the field: not JSON, not an object, or a field of the wrong type (``"n_samples": "2"``)."""
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise ValueError(f"{path}: not a replication config ({err}); restore it or use another "
+                         "--out.") from None  # fmt: skip
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(d).__name__}.")
+    defaults = ReplicateConfig()
+    for f in fields(ReplicateConfig):
+        if f.name not in d:
+            continue
+        v, want = d[f.name], getattr(defaults, f.name)
+        ok = (
+            isinstance(v, list | tuple) if isinstance(want, tuple)
+            else (v is None or isinstance(v, int) and not isinstance(v, bool)) if f.name in ("n_prompts", "n_test_prompts")
+            else isinstance(v, str) if isinstance(want, str)
+            else isinstance(v, int | float) and not isinstance(v, bool) if isinstance(want, float)
+            else isinstance(v, int) and not isinstance(v, bool) if isinstance(want, int)
+            else True
+        )  # fmt: skip
+        if not ok:
+            raise ValueError(f"{path}: field {f.name!r} must be like {want!r}, got {v!r}; restore "
+                             "the file or use another --out.")  # fmt: skip
+    try:
+        return ReplicateConfig.from_json(d), d
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
 STAGES = ("sft", "bank", "fits", "route_a", "evaluation", "report")
 """The stages in order; ``replicate(..., until=stage)`` stops after ``stage``."""
 
@@ -572,8 +604,7 @@ def replicate(
     saved = out / CONFIG_FILE
     weights = {t: list(preregistered_weights(t)) for t in cfg.tasks}  # λ, β: data/headroom
     if saved.is_file():
-        d = json.loads(saved.read_text(encoding="utf-8"))
-        old = ReplicateConfig.from_json(d)
+        old, d = _read_saved_config(saved)
         if old != cfg:
             diff = {
                 k: (v, cfg.to_json()[k]) for k, v in old.to_json().items() if v != cfg.to_json()[k]
