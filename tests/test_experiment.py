@@ -552,3 +552,24 @@ def test_first_layout_samples_gain_kl_weight_columns():
     sweep = shipped["lam_sweep"]
     assert np.isinf(sweep["lam"]).any() and (sweep["route"] == "a").sum() == 1
     assert sweep["kl"].notna().all()
+
+
+def test_the_reference_adapter_is_found_from_any_folder_or_named(tmp_path, monkeypatch):
+    """`report` run from another folder silently evaluated the base model as rho_sft: the
+    shipped run.json stores "runs/sft", relative to the repository (issue 24)."""
+    from alignpro_lite.config import repo_root
+    from alignpro_lite.experiment.runs import read_run, sft_reference_path
+
+    run = repo_root() / "runs" / "route-a-kindness"
+    monkeypatch.chdir(tmp_path)
+    assert sft_reference_path(run, read_run(run)) == repo_root() / "runs" / "sft"
+    cfg = read_run(run)
+    import dataclasses
+
+    gone = dataclasses.replace(cfg, sft_adapter="runs/no-such-sft")
+    with pytest.raises(ValueError, match="not found"):
+        sft_reference_path(run, gone)
+    own = dataclasses.replace(cfg, sft_adapter=None, sft_steps=24)
+    with pytest.raises(ValueError, match="SFT prompter"):
+        sft_reference_path(tmp_path, own)
+    assert sft_reference_path(tmp_path, dataclasses.replace(own, sft_steps=0)) is None

@@ -36,7 +36,7 @@ import torch
 from tqdm.auto import tqdm
 
 from alignpro_lite.experiment import paired
-from alignpro_lite.experiment.runs import ADAPTER_DIR, SFT_DIR, load_model, read_run
+from alignpro_lite.experiment.runs import ADAPTER_DIR, load_model, read_run, sft_reference_path
 from alignpro_lite.learn import generative as G
 from alignpro_lite.llm import lora
 from alignpro_lite.llm.frozen import PI_F_DECODING
@@ -503,11 +503,8 @@ def evaluate_runs(
                 jobs.append(("align-pro", task, d / ADAPTER_DIR, f"Align-Pro λ={c.lam:g}", c.lam,
                              nan, tokens))  # fmt: skip
         if len(aps) > 1:
-            sft = aps[0][0] / SFT_DIR
-            if aps[0][1].sft_adapter:
-                sft = Path(aps[0][1].sft_adapter)
-            jobs.append(("align-pro", task, sft if (sft / "adapter_config.json").is_file() else None,
-                         "Align-Pro λ=∞ (rho_sft)", math.inf, nan, tokens))  # fmt: skip
+            sft = sft_reference_path(aps[0][0], aps[0][1])  # None: rho_sft is the base model
+            jobs.append(("align-pro", task, sft, "Align-Pro λ=∞ (rho_sft)", math.inf, nan, tokens))
         for d, c in rl:
             jobs.append(("rlhf", task, d / ADAPTER_DIR, "RLHF", nan, c.beta, tokens))
     done: dict = {}

@@ -297,12 +297,43 @@ def load_model(name: str, model=None, tok=None):
     return load_causal_lm(name)
 
 
+def sft_reference_path(run_dir: str | Path, cfg: RunConfig) -> Path | None:
+    """Where a run's reference prompter ``rho_sft`` is: ``cfg.sft_adapter`` (absolute, or
+    relative to the run folder, to one of its parents — the shipped runs store paths relative to
+    the repository, e.g. ``runs/sft`` — or to the current folder), else the run's own ``sft/``.
+    ``None`` only for a run that has no SFT prompter (``sft_steps == 0`` and no adapter given):
+    its ``rho_sft`` is the base model. A named or expected adapter that cannot be found is a
+    ``ValueError``, never a silent fall-back to the base model."""
+    run_dir = Path(run_dir).absolute()
+    if cfg.sft_adapter:
+        p = Path(cfg.sft_adapter)
+        tries = (
+            [p]
+            if p.is_absolute()
+            else [run_dir / p, *(a / p for a in run_dir.parents), Path.cwd() / p]
+        )
+        for t in tries:
+            if (t / "adapter_config.json").is_file():
+                return t
+        raise ValueError(
+            f"{run_dir / RUN_FILE}: sft_adapter {cfg.sft_adapter!r} not found (looked relative to "
+            "the run folder, its parents and the current folder); restore the adapter or retrain."
+        )  # fmt: skip
+    own = run_dir / SFT_DIR
+    if (own / "adapter_config.json").is_file():
+        return own
+    if cfg.sft_steps > 0:
+        raise ValueError(f"{run_dir}: its SFT prompter ({SFT_DIR}/adapter_config.json) is missing; "
+                         "restore it or retrain.")  # fmt: skip
+    return None
+
+
 # --------------------------------------------------------------------------- training
 def _sft_reference(cfg: RunConfig, out_dir: Path, model, tok, progress: bool):
     """Make the reference adapter ``"sft"``: load ``cfg.sft_adapter`` or ``out_dir/sft``, or
     train it (and save it with its loss curve ``sft/loss.csv``). Returns the model."""
     if cfg.sft_adapter:
-        return lora.load_lora(model, cfg.sft_adapter, "sft")
+        return lora.load_lora(model, sft_reference_path(out_dir, cfg), "sft")
     sft_dir = out_dir / SFT_DIR
     if (sft_dir / "adapter_config.json").is_file():
         return lora.load_lora(model, sft_dir, "sft")
