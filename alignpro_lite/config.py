@@ -37,8 +37,14 @@ def data_dir() -> Path:
 
 def cache_dir() -> Path:
     """User cache (``$ALIGNPRO_CACHE`` or ``~/.cache/alignpro-lite``), created on demand."""
-    path = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "alignpro-lite")
-    path.mkdir(parents=True, exist_ok=True)
+    env = os.environ.get(CACHE_ENV)
+    path = Path(env or Path.home() / ".cache" / "alignpro-lite")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        where = f"${CACHE_ENV}={env!r}" if env else str(path)
+        raise ValueError(f"the cache folder {where} cannot be created ({err.strerror}); point "
+                         f"{CACHE_ENV} at a folder you can write to.") from None  # fmt: skip
     return path
 
 

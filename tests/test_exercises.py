@@ -163,3 +163,12 @@ def test_a_student_cannot_pass_a_check_with_the_reference(monkeypatch):
     monkeypatch.delenv(ex.registry.INSTRUCTOR_ENV)
     with pytest.raises(ValueError, match="for instructors"):
         ex.registry.reference("05.2")
+
+
+def test_a_tensor_answer_and_a_bad_key_get_clear_messages():
+    import torch
+
+    sol = torch.tensor(np.asarray(ex.registry.reference("01.2"), dtype=float), requires_grad=True)
+    assert ex.is_correct("01.2", sol)  # a tensor that requires grad is read, not a RuntimeError
+    with pytest.raises(ValueError, match="must be a string"):
+        ex.check(["01.2"], 1.0)

@@ -333,3 +333,28 @@ def test_a_damaged_replicate_json_is_named(tmp_path, text, word):
     with pytest.raises(ValueError, match=word) as e:
         replicate(tmp_path, model=object(), tok=object())
     assert "replicate.json" in str(e.value)
+
+
+def test_a_truncated_adapter_and_a_bad_cache_folder_are_named(tmp_path, monkeypatch):
+    import shutil
+
+    from alignpro_lite.config import cache_dir, repo_root
+    from alignpro_lite.llm.lora import load_lora
+
+    src = repo_root() / "runs" / "round2" / "seed0" / "sft"
+    bad = tmp_path / "sft"
+    shutil.copytree(src, bad)
+    data = (bad / "adapter_model.safetensors").read_bytes()
+    (bad / "adapter_model.safetensors").write_bytes(data[: len(data) // 3])
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tiny = LlamaForCausalLM(LlamaConfig(hidden_size=64, intermediate_size=64, num_hidden_layers=1,
+                                        num_attention_heads=4, num_key_value_heads=4, vocab_size=64))  # fmt: skip
+    with torch.no_grad(), pytest.raises(ValueError, match="adapter cannot be read"):
+        load_lora(tiny, bad, "sft")
+    f = tmp_path / "a-file"
+    f.write_text("x")
+    monkeypatch.setenv("ALIGNPRO_CACHE", str(f))
+    with pytest.raises(ValueError, match="ALIGNPRO_CACHE"):
+        cache_dir()

@@ -88,6 +88,8 @@ def _say(text: str) -> None:
 
 
 def _get(key: str) -> Exercise:
+    if not isinstance(key, str):
+        raise ValueError(f"the exercise key must be a string like '01.1', got {key!r}.")
     if key not in EXERCISES:
         raise ValueError(f"unknown exercise {key!r}; choose from {sorted(EXERCISES)}.")
     return EXERCISES[key]
@@ -175,9 +177,11 @@ def _judge(ex: Exercise, answer) -> tuple[bool, str]:
             return True, f"✓ {key}: correct ({detail})."
         return False, f"✗ {key}: not quite: {detail}. {nudge}"
     expected = np.asarray(ex.reference(), dtype=float)
+    if hasattr(answer, "detach") and hasattr(answer, "cpu"):  # a torch tensor (maybe requires grad)
+        answer = answer.detach().cpu().numpy()
     try:
         got = np.asarray(answer, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RuntimeError):
         return (
             False,
             f"✗ {key}: the answer must be a number or an array of numbers, got {type(answer)}.",

@@ -139,15 +139,21 @@ def load_lora(model, folder: str | Path, name: str):
     folder = Path(folder)
     if not (folder / "adapter_config.json").is_file():
         raise ValueError(f"{folder} holds no LoRA adapter (adapter_config.json is missing).")
-    if not is_peft(model):
-        model = PeftModel.from_pretrained(model, str(folder), adapter_name=name)
-    else:
-        active = model.active_adapter
-        if name in model.peft_config:
-            model.delete_adapter(name)
-        model.load_adapter(str(folder), adapter_name=name)
-        if active in model.peft_config:
-            model.set_adapter(active)
+    try:
+        if not is_peft(model):
+            model = PeftModel.from_pretrained(model, str(folder), adapter_name=name)
+        else:
+            active = model.active_adapter
+            if name in model.peft_config:
+                model.delete_adapter(name)
+            model.load_adapter(str(folder), adapter_name=name)
+            if active in model.peft_config:
+                model.set_adapter(active)
+    except Exception as err:  # noqa: BLE001 (truncated or foreign files: SafetensorError, OSError, …)
+        if type(err).__name__ == "OutOfMemoryError":
+            raise
+        raise ValueError(f"{folder}: the LoRA adapter cannot be read ({type(err).__name__}: "
+                         f"{err}); restore it from git or refit it.") from None  # fmt: skip
     model.eval()
     return model
 
