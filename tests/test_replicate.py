@@ -358,3 +358,20 @@ def test_a_truncated_adapter_and_a_bad_cache_folder_are_named(tmp_path, monkeypa
     monkeypatch.setenv("ALIGNPRO_CACHE", str(f))
     with pytest.raises(ValueError, match="ALIGNPRO_CACHE"):
         cache_dir()
+
+
+def test_a_tampered_evaluation_cache_is_refused(tmp_path):
+    """RLHF.csv with its rewards set to 1.0 was trusted and reported (issue 24)."""
+    import pandas as pd
+
+    from alignpro_lite.experiment.replicate import cache_is_fresh, write_cache_key
+
+    path = tmp_path / "eval" / "kindness" / "RLHF.csv"
+    path.parent.mkdir(parents=True)
+    pd.DataFrame({"reward": [0.2, 0.4]}).to_csv(path, index=False)
+    made = {"adapter": "abc", "n": 2}
+    write_cache_key(path, made)
+    assert cache_is_fresh(path, made) and not cache_is_fresh(path, {**made, "n": 3})
+    pd.DataFrame({"reward": [1.0, 1.0]}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="changed after it was written"):
+        cache_is_fresh(path, made)

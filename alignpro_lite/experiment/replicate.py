@@ -493,6 +493,42 @@ def _stage_route_a(cfg: ReplicateConfig, out: Path, task: str, model, tok, progr
     return model
 
 
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def write_cache_key(path: Path, made_from: dict) -> None:
+    """``PATH.json`` beside an evaluation cache ``PATH``: the inputs it was made from and the
+    SHA-256 of the CSV itself (``csv_sha256``)."""
+    write_text_atomic(Path(path).with_suffix(".json"),
+                      json.dumps({**made_from, "csv_sha256": _file_sha256(path)}))  # fmt: skip
+
+
+def cache_is_fresh(path: Path, made_from: dict) -> bool:
+    """Whether the evaluation cache ``path`` was made from ``made_from`` (its ``.json`` key). A
+    cache whose CSV no longer has the digest its key recorded was changed after it was written:
+    that is a ``ValueError`` naming the file, never a silent use of the edited numbers (keys
+    written before digests were recorded carry none and are read as before)."""
+    key_path = Path(path).with_suffix(".json")
+    if not key_path.is_file():
+        return False
+    try:
+        key = json.loads(key_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False  # a damaged key: recompute
+    if not isinstance(key, dict):
+        return False
+    sha = key.pop("csv_sha256", None)
+    if key != made_from:
+        return False
+    if sha is not None and _file_sha256(path) != sha:
+        raise ValueError(f"{path} was changed after it was written (its SHA-256 no longer matches "
+                         f"{key_path.name}); delete both files to recompute it.")  # fmt: skip
+    return True
+
+
 def _eval_job(cfg, out: Path, task: str, label: str, method: str, adapter_dir: Path | None,
               ref: str | None, n: int, model, tok, prompts, reuse: Path | None = None) -> pd.DataFrame:  # fmt: skip
     """One cached evaluation (``OUT/eval/{task}/{slug}.csv``); a cache of ``reuse`` (another
@@ -505,24 +541,17 @@ def _eval_job(cfg, out: Path, task: str, label: str, method: str, adapter_dir: P
     kl_tok = cfg.fit == "nca"  # round 2 measures KL per token; round 1's caches have no such column
     if kl_tok:
         made_from["kl_tok"] = True
-    key_path = path.with_suffix(".json")
     if reuse is not None and not path.is_file():  # e.g. NoFT's answers: the same for every seed
         src = Path(reuse) / "eval" / task / path.name
-        src_key = src.with_suffix(".json")
-        if (
-            src.is_file()
-            and src_key.is_file()
-            and json.loads(src_key.read_text(encoding="utf-8")) == made_from
-        ):
+        if src.is_file() and cache_is_fresh(src, made_from):
             import shutil
 
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = tmp_path(path)
             shutil.copyfile(src, tmp)
             os.replace(tmp, path)
-            write_text_atomic(key_path, json.dumps(made_from))
-    fresh = key_path.is_file() and json.loads(key_path.read_text(encoding="utf-8")) == made_from
-    if path.is_file() and fresh:
+            write_cache_key(path, made_from)
+    if path.is_file() and cache_is_fresh(path, made_from):
         return pd.read_csv(path, keep_default_na=False,
                            na_values={c: [""] for c in ("reward", "gold", "preservation", "lam",
                                                         "beta", "log_ratio", "kl_tok", "bon_n")})  # fmt: skip
@@ -543,7 +572,7 @@ def _eval_job(cfg, out: Path, task: str, label: str, method: str, adapter_dir: P
     tmp = tmp_path(path)
     df.to_csv(tmp, index=False)
     os.replace(tmp, path)
-    write_text_atomic(key_path, json.dumps(made_from))  # the CSV is valid for these
+    write_cache_key(path, made_from)  # the CSV is valid for these inputs, with its digest
     return df
 
 
