@@ -375,3 +375,28 @@ def test_a_tampered_evaluation_cache_is_refused(tmp_path):
     pd.DataFrame({"reward": [1.0, 1.0]}).to_csv(path, index=False)
     with pytest.raises(ValueError, match="changed after it was written"):
         cache_is_fresh(path, made)
+
+
+def test_an_edited_fitted_adapter_is_refused(tmp_path):
+    """An adapter with one weight flipped (file still valid) was evaluated without a word."""
+    import json
+    import shutil
+
+    from alignpro_lite.config import repo_root
+    from alignpro_lite.experiment.replicate import ReplicateConfig, _stage_fit, adapter_digest
+
+    cfg = ReplicateConfig()
+    out = tmp_path / "alignpro-kindness"
+    shutil.copytree(repo_root() / "runs" / "round2" / "seed0" / "sft", out / "adapter")
+    info = {"weight": 0.4, "start": None, "config": cfg.to_json(),
+            "adapter_sha256": adapter_digest(out / "adapter")}  # fmt: skip
+    (out / "fit.json").write_text(json.dumps(info))
+    assert (
+        _stage_fit(cfg, out, "align-pro", "kindness", 0.4, {}, None, None, False)["weight"] == 0.4
+    )
+    f = out / "adapter" / "adapter_model.safetensors"
+    data = bytearray(f.read_bytes())
+    data[-1] ^= 1  # one bit of one weight
+    f.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="changed after the fit"):
+        _stage_fit(cfg, out, "align-pro", "kindness", 0.4, {}, None, None, False)

@@ -405,6 +405,11 @@ def _stage_fit(cfg, out_dir: Path, kind: str, task: str, weight: float, rows: di
                 f"{out_dir} holds a fit made with other settings, weight or start; delete it "
                 "to refit, or use another --out."
             )
+        recorded = info.get("adapter_sha256")  # fits saved before digests were recorded: none
+        if recorded is not None and adapter_digest(out_dir / "adapter") != recorded:
+            raise ValueError(f"{out_dir / 'adapter'} was changed after the fit wrote it (its "
+                             "SHA-256 no longer matches fit.json); restore it or delete the "
+                             "folder to refit.")  # fmt: skip
         return info
     t0 = time.perf_counter()
     w, ess = prompt_weights(rows["groups"], rows["R"], weight)
@@ -438,6 +443,7 @@ def _stage_fit(cfg, out_dir: Path, kind: str, task: str, weight: float, rows: di
         curve = _fit_wmle(cfg, model, tok, adapter, rows, w, kind, task, weight, pad, progress)
     tmp = tmp_path(out_dir)
     lora.save_lora(model, adapter, tmp / "adapter")
+    extra["adapter_sha256"] = adapter_digest(tmp / "adapter")
     curve.to_csv(tmp / "curve.csv", index=False)
     route = "b (NCA on the bank)" if cfg.fit == "nca" else "b (weighted MLE on the bank)"
     info = {"method": kind, "task": task, "weight": weight, "route": route,
