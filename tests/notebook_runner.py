@@ -43,8 +43,10 @@ def error_outputs(nb) -> list:
     return out
 
 
-def run_fast(nb_path: Path, run_in: Path, monkeypatch, tmp_path: Path, label: str = ""):
-    """Execute ``nb_path`` (kernel cwd ``run_in``) with ``ALIGNPRO_FAST=1``, offline.
+def run_fast(nb_path: Path, run_in: Path, monkeypatch, tmp_path: Path, label: str = "",
+             fast: bool = True):  # fmt: skip
+    """Execute ``nb_path`` (kernel cwd ``run_in``) with ``ALIGNPRO_FAST=1`` (``fast=False``: in
+    full mode, ``ALIGNPRO_FAST=0``), offline.
 
     Returns ``(errors, results, expected)``: the error outputs, the last logged result of each
     exercise check (key -> passed), and the keys registered for the notebook's number.
@@ -52,7 +54,7 @@ def run_fast(nb_path: Path, run_in: Path, monkeypatch, tmp_path: Path, label: st
     log = tmp_path / "exercises.jsonl"
     for key, value in {
         "ALIGNPRO_EXERCISE_LOG": str(log),
-        "ALIGNPRO_FAST": "1",
+        "ALIGNPRO_FAST": "1" if fast else "0",
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "MPLBACKEND": "agg",

@@ -26,6 +26,19 @@ def test_notebook_runs_in_fast_mode(path, monkeypatch, tmp_path):
     assert all(results.values()), f"failed exercise checks: {results}"
 
 
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_in_full_mode_without_error_output(path, monkeypatch, tmp_path):
+    """Full mode (what a student runs by default) prints no error or traceback anywhere either:
+    the notebooks are minutes on a CPU in full mode too (recomputing a shipped result is a
+    switch that stays off)."""
+    errors, results, _ = run_fast(
+        path, path.parent, monkeypatch, tmp_path, label="full ", fast=False
+    )
+    assert not errors
+    assert all(results.values()), f"failed exercise checks: {results}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_is_clean_and_has_a_kernelspec(path):
     nb = json.loads(path.read_text())

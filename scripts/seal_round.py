@@ -1,0 +1,58 @@
+"""Record the digests a resumed run checks in a replication written before they were recorded.
+
+For every ``*/fit.json`` under the given folders: ``adapter_sha256`` of its ``adapter/``; for
+every evaluation cache ``eval/{task}/*.csv``: ``csv_sha256`` in its ``.json`` key. Values already
+recorded are checked, not overwritten (a mismatch is reported and the script exits 1). Used once
+on the shipped round 2 (``python scripts/seal_round.py runs/round2/seed0 runs/round2/seed1
+runs/round2/seed2``); afterwards an edited adapter or cache is refused by name.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from alignpro_lite.atomic import write_text_atomic
+from alignpro_lite.experiment.replicate import _file_sha256, adapter_digest
+
+
+def seal(folder: Path) -> tuple[int, list[str]]:
+    done, bad = 0, []
+    for f in sorted(folder.glob("**/fit.json")):
+        info = json.loads(f.read_text(encoding="utf-8"))
+        sha = adapter_digest(f.parent / "adapter")
+        if info.get("adapter_sha256") not in (None, sha):
+            bad.append(str(f))
+        elif "adapter_sha256" not in info:
+            write_text_atomic(f, json.dumps({**info, "adapter_sha256": sha}, indent=1))
+            done += 1
+    for csv in sorted(folder.glob("eval/*/*.csv")):
+        key_path = csv.with_suffix(".json")
+        if not key_path.is_file():
+            continue
+        key = json.loads(key_path.read_text(encoding="utf-8"))
+        sha = _file_sha256(csv)
+        if key.get("csv_sha256") not in (None, sha):
+            bad.append(str(csv))
+        elif "csv_sha256" not in key:
+            write_text_atomic(key_path, json.dumps({**key, "csv_sha256": sha}))
+            done += 1
+    return done, bad
+
+
+def main(argv=None) -> int:
+    folders = [Path(a) for a in (argv if argv is not None else sys.argv[1:])]
+    if not folders:
+        print("usage: python scripts/seal_round.py FOLDER [FOLDER ...]", file=sys.stderr)
+        return 2
+    status = 0
+    for d in folders:
+        done, bad = seal(d)
+        print(f"{d}: {done} digests recorded" + (f"; MISMATCH: {bad}" if bad else ""))
+        status |= bool(bad)
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
