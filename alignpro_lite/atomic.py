@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["check_out_dir", "staged_dir", "swap_in", "tmp_path", "write_text_atomic"]
+__all__ = ["check_out_dir", "staged_dir", "swap_in", "tmp_path", "write_text_atomic", "out_lock"]
 
 
 def check_out_dir(out: str | Path, names: Iterable[str] = (), flag: str = "--out") -> Path:
@@ -206,3 +206,44 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+LOCK_NAME = ".alignpro-lite.lock"
+
+
+@contextmanager
+def out_lock(out: str | Path, flag: str = "--out") -> Iterator[Path]:
+    """Hold an exclusive lock on the output folder ``out`` (``OUT/.alignpro-lite.lock``, an OS
+    file lock released when the process ends, however it ends) while a long command writes into
+    it. A second process on the same folder gets a ``ValueError`` at once instead of both
+    writing the same stages. Re-entrant within one process."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    key = str(out.resolve())
+    if key in _HELD:
+        _HELD[key][1] += 1
+        try:
+            yield out
+        finally:
+            _HELD[key][1] -= 1
+        return
+    import fcntl
+
+    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ValueError(f"{flag} {str(out)!r} is in use by another alignpro-lite process; wait for "
+                         "it to finish, or give another folder.") from None  # fmt: skip
+    _HELD[key] = [fd, 1]
+    try:
+        yield out
+    finally:
+        _HELD[key][1] -= 1
+        if _HELD[key][1] == 0:
+            del _HELD[key]
+            os.close(fd)  # releases the lock
+
+
+_HELD: dict[str, list] = {}

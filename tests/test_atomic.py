@@ -155,3 +155,30 @@ def test_writers_stage_through_the_safe_name(tmp_path):
     pd.DataFrame({"a": [1]}).to_csv(tmp, index=False)
     tmp.replace(path)
     assert victim.read_text() == "precious" and path.read_text().startswith("a")
+
+
+def test_out_lock_stops_a_second_process_at_once(tmp_path):
+    """Two replicate on one --out had no lock; one failed late and left sft.tmp behind."""
+    import subprocess
+    import sys
+    import time
+
+    from alignpro_lite.atomic import out_lock
+
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from alignpro_lite.atomic import out_lock\n"
+        f"with out_lock({str(out)!r}):\n    print('held', flush=True); time.sleep(30)\n")],
+        stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        t0 = time.perf_counter()
+        with pytest.raises(ValueError, match="in use by another alignpro-lite process"):
+            with out_lock(out):
+                pass
+        assert time.perf_counter() - t0 < 2
+    finally:
+        holder.kill()
+        holder.wait()
+    with out_lock(out), out_lock(out):  # free again once the holder is gone; re-entrant
+        pass

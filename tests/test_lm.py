@@ -352,3 +352,12 @@ def test_lm_sampler_feeds_the_estimator_and_caches(smol, tmp_path, monkeypatch):
     assert est.responses == again.responses and est.rewards.shape == (1, 2, 2)
     with pytest.raises(ValueError, match="unknown generate arguments"):
         make_lm_sampler(model, tok, max_tokens=6)
+
+
+def test_a_prompt_longer_than_the_context_is_refused_up_front(tiny_path):
+    """A 100,000-character prompt ran 11 minutes at 8.3 GB before it was killed (issue 24)."""
+    model, tok = lm.load_causal_lm(str(tiny_path), device="cpu")  # context 512 tokens
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="exceeds the model's context of 512 tokens"):
+        lm.sample_ids(model, tok, ["word " * 5000], n=1, max_new_tokens=8, chat=False)
+    assert time.perf_counter() - t0 < 5.0

@@ -612,6 +612,19 @@ def _implicit(
 
 
 def replicate(
+    out: str | Path, cfg: ReplicateConfig | None = None, **kwargs
+) -> dict[str, pd.DataFrame]:
+    """Run (or resume) every stage into ``out`` (:func:`_replicate`), holding the folder's lock
+    (:func:`~alignpro_lite.atomic.out_lock`): a second ``replicate`` on the same ``out`` stops
+    at once with a ``ValueError`` instead of writing the same stages."""
+    from alignpro_lite.atomic import out_lock
+
+    out = check_out_dir(out, (CONFIG_FILE,), flag="--out")
+    with out_lock(out):
+        return _replicate(out, cfg, **kwargs)
+
+
+def _replicate(
     out: str | Path,
     cfg: ReplicateConfig | None = None,
     *,

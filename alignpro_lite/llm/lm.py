@@ -343,6 +343,23 @@ def _prompt_ids(
     return texts, tok(texts, add_special_tokens=False)["input_ids"]
 
 
+def check_context(model, ids, max_new_tokens: int, prompts=None) -> None:
+    """Refuse, up front, a prompt whose tokens plus ``max_new_tokens`` exceed the model's context
+    (``config.max_position_embeddings``; 8,192 for SmolLM2): a 100,000-character prompt would
+    otherwise run for many minutes and gigabytes before failing or degrading."""
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if not isinstance(limit, int):
+        return
+    for i, row in enumerate(ids):
+        if len(row) + max_new_tokens > limit:
+            text = f" ({prompts[i][:40]!r}…)" if prompts is not None else ""
+            raise ValueError(
+                f"prompt {i}{text} is {len(row)} tokens long; with {max_new_tokens} new tokens it "
+                f"exceeds the model's context of {limit} tokens. Shorten it (about 4 characters "
+                "per token)."
+            )
+
+
 def pad_left(
     rows: Sequence[Sequence[int]], pad_id: int, device=None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -462,6 +479,7 @@ def sample_ids(
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     eos = _eos_ids(model, tok)
     keys, ids = _prompt_ids(tok, prompts, chat, system)  # keys seed the per-row streams
+    check_context(model, ids, int(max_new_tokens), prompts)
     if streams is not None:
         streams = _check_streams(streams, len(prompts), int(n))
     rows = [(i, k) for i in range(len(prompts)) for k in range(n)]
