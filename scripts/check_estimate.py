@@ -1,6 +1,6 @@
 """`alignpro-lite replicate --estimate` against timed stages on this machine.
 
-Runs round 2's pipeline (`round2_config`) on kindness at reduced counts — N train and N test
+Runs round 2's pipeline (`round2_config` of seed 1: no frontier refits) on kindness at reduced counts — N train and N test
 prompts, a few NCA steps — with the shipped seed-0 SFT prompter copied in (so the SFT stage is
 skipped), all torch threads, and prints, stage by stage, the seconds `estimate_seconds` predicts for
 exactly this configuration beside the seconds the stage took (`report.json`'s
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 2
-    cfg = round2_config(0, tasks=("kindness",), n_prompts=a.prompts, n_test_prompts=a.prompts,
+    cfg = round2_config(1, tasks=("kindness",), n_prompts=a.prompts, n_test_prompts=a.prompts,
                         nca_steps=a.nca_steps)  # fmt: skip
     out.mkdir(parents=True)
     shutil.copytree(repo_root() / "runs" / "round2" / "seed0" / "sft", out / "sft")
