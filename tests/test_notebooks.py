@@ -9,6 +9,10 @@ from notebook_runner import run_fast
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+HEAVY_FULL = {
+    "05",
+    "07",
+}  # full mode samples SmolLM2 for minutes: opt-in (ALIGNPRO_FULL_NOTEBOOKS=1)
 
 
 def test_there_are_notebooks():
@@ -29,9 +33,12 @@ def test_notebook_runs_in_fast_mode(path, monkeypatch, tmp_path):
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_in_full_mode_without_error_output(path, monkeypatch, tmp_path):
-    """Full mode (what a student runs by default) prints no error or traceback anywhere either:
-    the notebooks are minutes on a CPU in full mode too (recomputing a shipped result is a
-    switch that stays off)."""
+    """Full mode (what a student runs by default) prints no error or traceback anywhere either
+    (recomputing a shipped result is a switch that stays off). 05 and 07 sample the real model
+    in full mode (minutes each on 2 cores): they run with ALIGNPRO_FULL_NOTEBOOKS=1, the others
+    always."""
+    if path.name[:2] in HEAVY_FULL and os.environ.get("ALIGNPRO_FULL_NOTEBOOKS", "") != "1":
+        pytest.skip(f"{path.name} samples the model in full mode; set ALIGNPRO_FULL_NOTEBOOKS=1")
     errors, results, _ = run_fast(
         path, path.parent, monkeypatch, tmp_path, label="full ", fast=False
     )

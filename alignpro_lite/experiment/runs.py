@@ -229,8 +229,6 @@ def read_run(run_dir: str | Path) -> RunConfig:
         raise ValueError(f"{path} is not valid JSON ({err}); {fix}.") from None
     except RecursionError:
         raise ValueError(f"{path} is nested too deeply to be a run settings file; {fix}.") from None
-    if not isinstance(d, dict):
-        raise ValueError(f"{path}: expected a JSON object of run settings; {fix}.")
     return RunConfig.from_json(d, source=path)
 
 
