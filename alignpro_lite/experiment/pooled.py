@@ -465,10 +465,15 @@ def round_samples(samples: pd.DataFrame, pool: pd.DataFrame, seeds) -> pd.DataFr
 def compute_table(root: str | Path, seeds) -> pd.DataFrame:
     """Seconds per stage and seed, summed over every call that worked on it (resumed runs
     included), from the stages' own records: the bank manifests (``bank/{task}/manifest.json``),
-    the fits (``*/fit.json``) and the evaluation caches' timings (``report/report.json``
-    ``seconds_eval``, where recorded)."""
+    the fits (``*/fit.json``) and the evaluation's seconds in the call that wrote
+    ``report/report.json``, or, where that call only verified the caches, ``ROOT/timings.csv``
+    (``seed, evaluation_s``: the wall time from the last fit to the last evaluation cache)."""
     root = Path(root)
     rows = []
+    wall = {}
+    if (root / "timings.csv").is_file():  # seed, evaluation_s: wall times of whole evaluations
+        t = pd.read_csv(root / "timings.csv")
+        wall = {int(r.seed): float(r.evaluation_s) for r in t.itertuples()}
     for s in seeds:
         d = root / f"seed{s}"
         bank = 0.0
@@ -481,9 +486,12 @@ def compute_table(root: str | Path, seeds) -> pd.DataFrame:
             fits["frontier" if "sweep" in f.parts else "main"] += float(info.get("seconds", 0.0))
         rep = d / "report" / "report.json"
         meta = json.loads(rep.read_text(encoding="utf-8")) if rep.is_file() else {}
+        ev = meta.get("seconds_this_call", {}).get("evaluation")
+        if s in wall:  # the evaluation's wall time, recorded when its call did not write the report
+            ev = wall[s]
         rows.append({"seed": s, "bank_s": round(bank, 1), "fits_s": round(fits["main"], 1),
                      "frontier_fits_s": round(fits["frontier"], 1),
-                     "evaluation_s_last_call": meta.get("seconds_this_call", {}).get("evaluation"),
+                     "evaluation_s_last_call": ev,
                      "threads": meta.get("threads"), "machine": meta.get("machine")})  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -597,12 +605,18 @@ def targets_table(diffs: pd.DataFrame, variance: pd.DataFrame, gap: pd.DataFrame
                          "expected": "yes", "observed": f"{c.bank_s / 60:.1f} min",
                          "met": bool(c.bank_s <= 45 * 60)})  # fmt: skip
             ev = c.evaluation_s_last_call
+            timed = (
+                ev is not None and np.isfinite(ev) and ev >= 300
+            )  # a verifying call reads caches
             obs = f"fits {c.fits_s / 60:.1f} min" + (
-                f" + evaluation {ev / 60:.1f} min" if ev is not None and np.isfinite(ev) else ""
-            )
-            total = c.fits_s + (ev if ev is not None and np.isfinite(ev) else 0.0)
+                f" + evaluation {ev / 60:.1f} min" if timed else
+                "; the evaluation was not timed within one call (its report was rewritten by a "
+                "verifying call)"
+            )  # fmt: skip
+            over = c.fits_s > 60 * 60 or (timed and c.fits_s + ev > 60 * 60)
+            met = False if over else (True if timed else None)
             rows.append({"target": "8", "task": f"seed {c.seed}", "what": "fits + evaluation ≤ 60 min",
-                         "expected": "yes", "observed": obs, "met": bool(total <= 60 * 60)})  # fmt: skip
+                         "expected": "yes", "observed": obs, "met": met})  # fmt: skip
     return pd.DataFrame(rows)
 
 
