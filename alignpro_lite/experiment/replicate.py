@@ -256,10 +256,12 @@ def fit_weights(cfg: ReplicateConfig, task: str, bank: dict) -> tuple[float, flo
 # (runs/bank/*/manifest.json, runs/*/fit.json, runs/report/report.json)
 COST_2CORE = {"answer": 0.16, "rewrite": 0.18, "logprob": 0.03, "fit_step": 3.1, "sft_step": 4.0,
               "monitor_row": 0.1, "model_load": 15.0, "route_a_rollout": 1.2,
-              "nca_row": 0.54, "nca_monitor_point": 16.0}  # fmt: skip
-# nca_row: one bank row per NCA step (its gradient pass and its reference pass), measured in the
-# shipped λ sweep (runs/lam-sweep: 24 prompts x 12 rewrites in 155 s); nca_monitor_point: 6 prompts
-# x 2 sampled rewrites and their per-token KL
+              "nca_row": 0.27, "nca_monitor_point": 8.0}  # fmt: skip
+# nca_row: one bank row per NCA step (its gradient pass and its reference pass); nca_monitor_point:
+# 6 prompts x 2 sampled rewrites and their per-token KL. Recalibrated on 2026-12-03 with
+# scripts/check_estimate.py on the idle 2-core machine (2 threads): the earlier 0.54 / 16.0 (from
+# the λ sweep, run beside other jobs) predicted the fits stage at 2.0x its measured time, while
+# bank (1.00x) and evaluation (0.96x) matched; both NCA costs were halved.
 
 
 def estimate_seconds(cfg: ReplicateConfig) -> dict[str, float]:
