@@ -711,7 +711,19 @@ def _log_slider(value, grid):
     return s
 
 
-class DPODashboard(_Dashboard):
+class _LogSliderDashboard(_Dashboard):
+    """A dashboard with one logarithmic λ slider over ``self.grid``, starting at ``self.lam``."""
+
+    def _start_log_slider(self, interactive: bool) -> None:
+        if interactive:
+            self.slider = _log_slider(self.lam, self.grid)
+            self.slider.observe(lambda ch: self.set_lam(ch["new"]), names="value")
+            self._build_widgets([self.slider], 1000)
+        self._draw_static()
+        self.set_lam(self.lam)
+
+
+class DPODashboard(_LogSliderDashboard):
     """Move λ and watch Align-Pro's ``rho*_λ`` and DPO's fit at the same λ move together
     (notebook 04): one prompt's bars (``rho_sft``, ``rho*_λ``, the DPO fit from the preference
     counts ``W``) and, against λ, the P-weighted TV between the fit and ``rho*`` (precomputed).
@@ -731,12 +743,7 @@ class DPODashboard(_Dashboard):
         self.tv = np.array([float(discrete.total_variation(self._fit(v), problem.optimal_prompter(v)) @ problem.P)
                             for v in self.grid])  # fmt: skip
         self.lam = float(lam)
-        if interactive:
-            self.slider = _log_slider(self.lam, self.grid)
-            self.slider.observe(lambda ch: self.set_lam(ch["new"]), names="value")
-            self._build_widgets([self.slider], 1000)
-        self._draw_static()
-        self.set_lam(self.lam)
+        self._start_log_slider(interactive)
 
     def _draw_static(self) -> None:
         p, x = self.problem, self.x
@@ -788,7 +795,7 @@ def dpo_dashboard(problem: DiscreteProblem, W, **kwargs) -> DPODashboard:
     return DPODashboard(problem, W, **kwargs)
 
 
-class OveroptDashboard(_Dashboard):
+class OveroptDashboard(_LogSliderDashboard):
     """Move λ over over-optimisation curves (notebook 06): for each named curve (frames of
     ``learn.overopt.overoptimisation_curve``: ``lam``, ``kl``, ``proxy``, ``gold``) the proxy
     (learned) reward and the gold reward against λ, with a marker at the current λ and their
@@ -801,12 +808,7 @@ class OveroptDashboard(_Dashboard):
         first = next(iter(self.curves.values()))
         self.grid = first["lam"].to_numpy(dtype=float)
         self.lam = float(lam)
-        if interactive:
-            self.slider = _log_slider(self.lam, self.grid)
-            self.slider.observe(lambda ch: self.set_lam(ch["new"]), names="value")
-            self._build_widgets([self.slider], 1000)
-        self._draw_static()
-        self.set_lam(self.lam)
+        self._start_log_slider(interactive)
 
     def _draw_static(self) -> None:
         self.fig = _new_figure((10.0, 3.6))
