@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from alignpro_lite.experiment.baselines import bon_kl  # re-exported: the formula's bound
+
 __all__ = [
     "crossed_mean_ci",
     "conditional_mean_ci",
@@ -129,13 +131,6 @@ def bon_ustat(r, n: int) -> float:
     j = np.arange(1, m + 1)
     w = np.array([math.comb(int(k) - 1, int(n) - 1) for k in j], dtype=float) / math.comb(m, int(n))
     return float(w @ r)
-
-
-def bon_kl(n: int) -> float:
-    """``log n - (n-1)/n``: the usual best-of-n KL, an upper bound on ``KL(bon ‖ pi_F)`` (exact
-    only in the limit of a continuous reward distribution; on a finite set of answers, even
-    without ties, the true KL is smaller: two equally likely answers, n = 2: 0.131 vs 0.193)."""
-    return math.log(n) - (n - 1) / n
 
 
 # --------------------------------------------------------------------------- loading
