@@ -25,7 +25,15 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["check_out_dir", "staged_dir", "swap_in", "tmp_path", "write_text_atomic", "out_lock"]
+__all__ = [
+    "check_out_dir",
+    "staged_dir",
+    "swap_in",
+    "tmp_path",
+    "write_text_atomic",
+    "out_lock",
+    "sweep_stale",
+]
 
 
 def check_out_dir(out: str | Path, names: Iterable[str] = (), flag: str = "--out") -> Path:
@@ -106,13 +114,74 @@ def staged_dir(out: str | Path, flag: str = "--out", owned: Iterable[str] = ()) 
     """
     out = check_out_dir(out, flag=flag)
     out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{glob_escape(out.name)}.tmp-*"):
+        _remove_if_stale(stale)  # left by a killed run of this command
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    held = _hold(tmp)  # marks the staging folder as in use until we are done
     os.chmod(tmp, _folder_mode(out))  # mkdtemp makes 0700; keep the folder's own permissions
     try:
         yield tmp
         swap_in(tmp, out, owned)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        os.close(held)
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob's special characters taken literally."""
+    import glob
+
+    return glob.escape(name)
+
+
+def _hold(folder: Path) -> int:
+    """An open descriptor of ``folder`` holding an exclusive lock (released when closed or when
+    the process ends, however it ends): a sweep of stale staging folders leaves it alone."""
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def _remove_if_stale(path: Path) -> bool:
+    """Delete a staging file or folder that no live process holds (never following a link)."""
+    import fcntl
+
+    if path.is_symlink() or not path.is_dir():
+        if os.path.lexists(path):
+            os.unlink(path)
+            return True
+        return False
+    try:
+        fd = os.open(
+            path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+        )
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # another process is writing into it right now
+    finally:
+        os.close(fd)
+    shutil.rmtree(path, ignore_errors=True)
+    return True
+
+
+def sweep_stale(out: str | Path) -> list[Path]:
+    """Remove the staging files and folders a killed run left under ``out`` (``NAME.tmp``,
+    ``.NAME.tmp-XXXX``, ``.NAME.tmp-XXXX-old``), without following links and leaving any a live
+    process holds; returns what was removed. Called when a long command takes ``out``'s lock."""
+    removed = []
+    for root, dirs, files in os.walk(out, followlinks=False):
+        for name in [*dirs, *files]:
+            if name.endswith(".tmp") or (name.startswith(".") and ".tmp-" in name):
+                path = Path(root) / name
+                if _remove_if_stale(path):
+                    removed.append(path)
+        dirs[:] = [d for d in dirs if (Path(root) / d).exists()]
+    return removed
 
 
 def swap_in(new: Path, out: Path, owned: Iterable[str] = ()) -> None:
@@ -237,6 +306,7 @@ def out_lock(out: str | Path, flag: str = "--out") -> Iterator[Path]:
         raise ValueError(f"{flag} {str(out)!r} is in use by another alignpro-lite process; wait for "
                          "it to finish, or give another folder.") from None  # fmt: skip
     _HELD[key] = [fd, 1]
+    sweep_stale(out)  # we hold the folder: whatever staging a killed run left is stale
     try:
         yield out
     finally:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -246,8 +248,14 @@ def cmd_estimate(args) -> int:
     )
     check_out(args.out, names)
 
+    from alignpro_lite.config import cache_dir
     from alignpro_lite.llm import lm, tables
+    from alignpro_lite.llm.tasks import load_task
 
+    for task in tasks:  # a broken task file is named before the model load, not after it
+        for split in splits:
+            load_task(task, split)
+    cache_dir()  # so is a bad $ALIGNPRO_CACHE (not blamed on --model)
     try:
         model, tok = lm.load_causal_lm(args.model)
     except (OSError, ValueError) as err:
@@ -343,12 +351,48 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"alignpro-lite: warning: {message}", file=sys.stderr)
 
 
+class Stopped(KeyboardInterrupt):
+    """A stop signal (SIGTERM) turned into Ctrl-C's path, for every command: the stage being
+    written is dropped (every file is staged and renamed into place), finished stages stay, and
+    the command exits ``128 + signum`` (143) with one line on stderr (:func:`_stopped_line`)."""
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        self.signum = int(signum)
+        super().__init__(f"stopped by {signal.Signals(self.signum).name}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def _raise_stopped(signum, frame) -> None:  # noqa: ARG001
+    raise Stopped(signum)
+
+
+def _how(err: KeyboardInterrupt) -> tuple[int, str]:
+    """``(exit code, words)``: 143 "stopped by SIGTERM" or 130 "interrupted (Ctrl-C)"."""
+    code = int(getattr(err, "exit_code", 130))
+    if code == 130:
+        return code, "interrupted (Ctrl-C)"
+    try:
+        return code, f"stopped by {signal.Signals(code - 128).name}"
+    except ValueError:
+        return code, "stopped by a signal"
+
+
+def _stopped_line(err: KeyboardInterrupt) -> int:
+    """The one line every command prints when stopped (Ctrl-C or SIGTERM); returns the exit code."""
+    code, how = _how(err)
+    print(f"alignpro-lite: {how}; finished work is kept and nothing half-written was: run the "
+          "same command again to resume.", file=sys.stderr)  # fmt: skip
+    return code
+
+
 def _interrupted(err: KeyboardInterrupt, out: Path) -> int:
     """One line on stderr saying what was saved; exit code 128 + the signal (130 for Ctrl-C)."""
     from alignpro_lite.learn.train import load_checkpoint
 
-    code = getattr(err, "exit_code", 130)
-    how = "stopped by SIGTERM" if code == 143 else "interrupted"
+    code, how = _how(err)
     try:
         ckpt = load_checkpoint(out, warn=False) if out.is_dir() else None
     except ValueError:
@@ -804,7 +848,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; exit codes: 0 done, 2 bad input (one line on stderr), 130 Ctrl-C,
+    143 SIGTERM (one line on stderr for both; finished stages are kept, rerun to resume)."""
     parser = build_parser()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        return _main(parser, argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     try:
         args = parser.parse_args(argv)
         return int(args.func(args) or 0)
@@ -818,9 +875,8 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{err.filename}: " if err.filename else ""
         print(f"alignpro-lite: error: {where}{err.strerror or err}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("alignpro-lite: interrupted; nothing half-written was kept.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (Stopped / TrainingInterrupted)
+        return _stopped_line(err)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,15 @@ def lam_grid(spec: str, max_n: int = MAX_LAMS) -> np.ndarray:
     return as_lam(np.array(values), "λ")
 
 
+def _times_s2(v: np.ndarray, s: float) -> np.ndarray:
+    """``v * s**2`` for a variance ``v >= 0`` computed in units of ``s``: ``(s sqrt v)**2``, so
+    ``v = 0`` stays 0 (never ``0 * inf``) and a true variance past the float limit is ``inf``."""
+    if s == 1.0:
+        return v
+    with np.errstate(over="ignore"):
+        return (s * np.sqrt(v)) ** 2
+
+
 def sweep_metrics(
     rho_sft: np.ndarray,
     R: np.ndarray,
@@ -98,9 +107,13 @@ def sweep_metrics(
     support = rho_sft > 0
     with np.errstate(divide="ignore"):
         log_sft = np.log(rho_sft)
+    # Rewards near the float limit (|R| up to 1.8e308): differences R - max R would overflow, so
+    # work in units of s = max|R| (rho* depends on R/λ only), and scale back at the end.
+    scale = float(np.abs(R).max())
+    scale = scale if scale > 1e100 else 1.0  # ordinary data: s = 1, the arithmetic is untouched
     vmax = np.where(support, R, -np.inf).max(axis=1, keepdims=True)  # (n_x, 1)
-    delta = np.where(support, R - vmax, 0.0)  # (n_x, n_c) <= 0
-    lam3 = lam[:, None, None]
+    delta = np.where(support, R / scale - vmax / scale, 0.0)  # (n_x, n_c) <= 0, in units of s
+    lam3 = np.maximum(lam / scale, np.finfo(float).tiny)[:, None, None]
     with np.errstate(over="ignore"):
         z = delta / lam3  # (L, n_x, n_c) <= 0
     if np.isneginf(z).any():
@@ -116,7 +129,7 @@ def sweep_metrics(
     noise = np.einsum("lxc,xc->lx", rho, V)
     # Var_rho R from the centred values (E[R²] − E[R]² loses every digit when R has a large offset)
     centred = delta[None] - np.einsum("lxc,xc->lx", rho, delta)[..., None]  # (L, n_x, n_c)
-    choice = np.einsum("lxc,lxc->lx", rho, np.where(support, centred, 0.0) ** 2)
+    choice = _times_s2(np.einsum("lxc,lxc->lx", rho, np.where(support, centred, 0.0) ** 2), scale)
     # KL(rho*||rho_sft) = E_rho[log rho - log rho_sft] = E_rho[z] - log_norm (exact on the support)
     kl = np.maximum(np.einsum("lxc,lxc->lx", rho, z) - log_norm, 0.0)
     lam2 = lam[:, None]
@@ -136,7 +149,7 @@ def sweep_metrics(
     }
     for key in ("reward", "noise", "choice", "kl", "objective", "value"):
         out["mean_" + key] = out[key] @ P
-    between = ((reward - out["mean_reward"][:, None]) ** 2) @ P
+    between = _times_s2((((reward - out["mean_reward"][:, None]) / scale) ** 2) @ P, scale)
     out["mean_between"] = between
     out["mean_variance"] = out["mean_noise"] + out["mean_choice"] + between
     return out

@@ -141,3 +141,37 @@ def default_P(P, n_x: int) -> np.ndarray:
     if P.shape[0] != n_x:
         raise ValueError(f"P has {P.shape[0]} entries but there are {n_x} prompts.")
     return P
+
+
+def what_changed(saved: dict, now: dict, names: dict | None = None) -> str:
+    """Name every setting that differs between a saved manifest and the one asked for now.
+
+    Nested dicts are compared key by key (``spec.temperature``); ``names`` gives a reader's name
+    for a key (e.g. ``{"reference": "the rho_sft adapter's SHA-256"}``). Long values are cut.
+    Returns e.g. ``"the rho_sft adapter's SHA-256 (saved '3f2a…', now '9c01…')"`` or
+    ``"nothing named"`` when only the key sets differ in ways not listed.
+    """
+    names = names or {}
+
+    def flat(d, prefix=""):
+        out = {}
+        for k, v in (d or {}).items():
+            key = f"{prefix}{k}"
+            if isinstance(v, dict) and v:
+                out.update(flat(v, key + "."))
+            else:
+                out[key] = v
+        return out
+
+    def short(v) -> str:
+        text = repr(v)
+        return text if len(text) <= 24 else text[:20] + "…" + text[-1]
+
+    a, b = flat(saved), flat(now)
+    parts = []
+    for key in [*a, *(k for k in b if k not in a)]:
+        if a.get(key, "<missing>") != b.get(key, "<missing>"):
+            top = key.split(".")[0]
+            label = names.get(key) or (f"{names[top]}: {key}" if top in names else key)
+            parts.append(f"{label} (saved {short(a.get(key))}, now {short(b.get(key))})")
+    return "; ".join(parts) if parts else "nothing named"

@@ -35,9 +35,16 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from alignpro_lite.atomic import check_out_dir, staged_dir, tmp_path, write_text_atomic
+from alignpro_lite.atomic import (
+    check_out_dir,
+    out_lock,
+    staged_dir,
+    tmp_path,
+    write_text_atomic,
+)
 from alignpro_lite.exact.distill import snis_weights
 from alignpro_lite.exact.nca import nca_loss, noise_floor
+from alignpro_lite.exact.validate import what_changed
 from alignpro_lite.learn import bank as B
 from alignpro_lite.learn import generative as G
 from alignpro_lite.learn.distill import fit_nca, group_rows, prompt_weights
@@ -247,9 +254,10 @@ def _fit_unit(folder: Path, lam: float, factor: float, cfg: SweepConfig, rcfg, m
     if (folder / "adapter" / "adapter_config.json").is_file() and info_path.is_file():
         info = json.loads(info_path.read_text(encoding="utf-8"))
         if info.get("made_from") != made_from:
+            changed = what_changed(info.get("made_from") or {}, made_from)
             raise ValueError(
-                f"{folder} holds a fit made with other settings, bank or SFT adapter; delete it "
-                "to refit, or use another --out."
+                f"{folder} holds a fit made with other settings, bank or SFT adapter: {changed}. "
+                "Delete it to refit, or use another --out."
             )
         return info
     w, ess = prompt_weights(rows["groups"], rows["R"], lam)
@@ -368,7 +376,21 @@ def sweep_table(samples: pd.DataFrame, fits: pd.DataFrame, level: float = 0.95) 
     return t[[*first, *[c for c in t.columns if c not in first]]]
 
 
-def lam_sweep(
+def lam_sweep(runs: str | Path, out: str | Path, cfg: SweepConfig | None = None,
+              **kw) -> dict[str, pd.DataFrame]:  # fmt: skip
+    """Run (or resume) the λ sweep of ``cfg.task`` from the replication in ``runs`` into ``out``.
+
+    ``runs`` must hold ``replicate.json``, ``sft/`` and ``bank/{task}/`` (as the shipped ``runs/``
+    does). Returns ``{"sweep", "samples", "rows", "curves"}``; writes ``out/report`` as one set.
+    Holds ``out``'s lock (:func:`~alignpro_lite.atomic.out_lock`) throughout: a second sweep on the
+    same folder stops at once. Keywords: ``model``, ``tok``, ``device``, ``progress``.
+    """
+    out = check_out_dir(out, flag="--out")
+    with out_lock(out):
+        return _lam_sweep(runs, out, cfg, **kw)
+
+
+def _lam_sweep(
     runs: str | Path,
     out: str | Path,
     cfg: SweepConfig | None = None,
@@ -378,11 +400,6 @@ def lam_sweep(
     device: str | None = None,
     progress: bool = True,
 ) -> dict[str, pd.DataFrame]:
-    """Run (or resume) the λ sweep of ``cfg.task`` from the replication in ``runs`` into ``out``.
-
-    ``runs`` must hold ``replicate.json``, ``sft/`` and ``bank/{task}/`` (as the shipped ``runs/``
-    does). Returns ``{"sweep", "samples", "rows", "curves"}``; writes ``out/report`` as one set.
-    """
     from alignpro_lite.experiment.replicate import (
         CONFIG_FILE,
         ReplicateConfig,

@@ -35,6 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from alignpro_lite.atomic import check_out_dir, staged_dir, tmp_path, write_text_atomic
+from alignpro_lite.exact.validate import what_changed
 from alignpro_lite.experiment import baselines
 from alignpro_lite.experiment.evaluate import (
     EVAL_SEED,
@@ -403,9 +404,16 @@ def _stage_fit(cfg, out_dir: Path, kind: str, task: str, weight: float, rows: di
         same = (info.get("weight") == weight and info.get("start") == start
                 and ReplicateConfig.from_json(info.get("config", {})) == cfg)  # fmt: skip
         if not same:
+            changed = what_changed(
+                {"weight": info.get("weight"), "start": info.get("start"),
+                 "config": info.get("config", {})},
+                {"weight": weight, "start": start, "config": cfg.to_json()},
+                {"start": "the starting adapter (SHA-256 of the rho_sft adapter)",
+                 "weight": "the fit's λ weight"},
+            )  # fmt: skip
             raise ValueError(
-                f"{out_dir} holds a fit made with other settings, weight or start; delete it "
-                "to refit, or use another --out."
+                f"{out_dir} holds a fit made with other settings: {changed}. Delete it to "
+                "refit, or use another --out."
             )
         recorded = info.get("adapter_sha256")  # fits saved before digests were recorded: none
         if recorded is not None and adapter_digest(out_dir / "adapter") != recorded:
@@ -492,9 +500,12 @@ def _stage_route_a(cfg: ReplicateConfig, out: Path, task: str, model, tok, progr
     folder = out / f"route-a-{task}"
     cfg_a = _route_a_config(cfg, out, task, lam)
     if _adapter_ready(folder / ADAPTER_DIR):
-        if replace(read_run(folder), sft_adapter=None) != replace(cfg_a, sft_adapter=None):
+        saved = replace(read_run(folder), sft_adapter=None)
+        if saved != replace(cfg_a, sft_adapter=None):
+            changed = what_changed(saved.to_json(), replace(cfg_a, sft_adapter=None).to_json())
             raise ValueError(
-                f"{folder} holds a route (a) run with other settings; delete it to retrain."
+                f"{folder} holds a route (a) run with other settings: {changed}. Delete it to "
+                "retrain."
             )
         return model
     train_run(cfg_a, folder, model=model, tok=tok, progress=progress)
@@ -656,11 +667,9 @@ def _replicate(
     if saved.is_file():
         old, d = _read_saved_config(saved)
         if old != cfg:
-            diff = {
-                k: (v, cfg.to_json()[k]) for k, v in old.to_json().items() if v != cfg.to_json()[k]
-            }
+            diff = what_changed(old.to_json(), cfg.to_json())
             raise ValueError(
-                f"{out} holds a replication with other settings (saved, now): {diff}; use the same "
+                f"{out} holds a replication with other settings: {diff}; use the same "
                 "settings to resume it, or another --out."
             )
         if d.get("weights", weights) != weights:
@@ -668,10 +677,15 @@ def _replicate(
                 f"{out} was fitted with other λ/β ({d['weights']}) than data/headroom/weights.csv "
                 f"now gives ({weights}); use another --out."
             )
+    for task in cfg.tasks:  # a broken task file is named now, not after the model load
+        for split in ("train", "test"):
+            load_task(task, split)
+    if model is None or tok is None:
+        from alignpro_lite.config import cache_dir
+
+        cache_dir()  # a bad $ALIGNPRO_CACHE is named before replicate.json is written
     out.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_path(saved)
-    tmp.write_text(json.dumps({**cfg.to_json(), "weights": weights}, indent=1), encoding="utf-8")
-    os.replace(tmp, saved)
+    write_text_atomic(saved, json.dumps({**cfg.to_json(), "weights": weights}, indent=1))
     t_start = time.perf_counter()
     est = estimate_seconds(cfg)
     _say(f"replicate: estimated {sum(est.values()) / 60:.0f} min on a 2-core CPU ("

@@ -17,16 +17,15 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from alignpro_lite.atomic import check_out_dir
+from alignpro_lite.atomic import check_out_dir, out_lock, write_text_atomic
 from alignpro_lite.exact.schema import read_text
-from alignpro_lite.exact.validate import positive_scalar
+from alignpro_lite.exact.validate import positive_scalar, what_changed
 from alignpro_lite.learn import generative as G
 from alignpro_lite.learn.train import (
     METRICS_NAME,
@@ -349,7 +348,7 @@ def _sft_reference(cfg: RunConfig, out_dir: Path, model, tok, progress: bool):
         progress=progress,
     )
     lora.save_lora(model, "sft", sft_dir)
-    curve.to_csv(sft_dir / "loss.csv", index=False)
+    write_text_atomic(sft_dir / "loss.csv", curve.to_csv(index=False))
     return model
 
 
@@ -394,7 +393,17 @@ def build_run(cfg: RunConfig, out_dir: str | Path, model, tok, progress: bool = 
     return policy, env, model
 
 
-def train_run(
+def train_run(cfg: RunConfig, out_dir: str | Path, **kw) -> TrainResult:
+    """Train one run into ``out_dir`` while holding its lock (:func:`~alignpro_lite.atomic.out_lock`:
+    a second ``train`` on the same folder stops at once). See :func:`_train_run` for the files
+    and keyword arguments (``model``, ``tok``, ``data``, ``reward_fn``, ``progress``,
+    ``callback``)."""
+    out_dir = check_out_dir(out_dir, (RUN_FILE, METRICS_NAME), flag="--out")
+    with out_lock(out_dir):
+        return _train_run(cfg, out_dir, **kw)
+
+
+def _train_run(
     cfg: RunConfig,
     out_dir: str | Path,
     *,
@@ -426,11 +435,9 @@ def train_run(
     if saved.is_file():
         old = read_run(out_dir)
         if {**old.to_json(), "steps": 0} != {**cfg.to_json(), "steps": 0}:
-            diff = {
-                k: (v, cfg.to_json()[k]) for k, v in old.to_json().items() if v != cfg.to_json()[k]
-            }
+            diff = what_changed({**old.to_json(), "steps": 0}, {**cfg.to_json(), "steps": 0})
             raise ValueError(
-                f"{out_dir} holds a different run (saved, now): {diff}. Use the same arguments "
+                f"{out_dir} holds a different run: {diff}. Use the same arguments "
                 "to resume (only --steps may grow), or a fresh --out."
             )
         if not ckpt_exists and (out_dir / ADAPTER_DIR).is_dir():
@@ -438,15 +445,17 @@ def train_run(
                 f"{out_dir} holds a finished run without its checkpoint (shipped runs keep only "
                 "the adapter); train into a fresh --out to reproduce it."
             )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = saved.with_name(saved.name + ".tmp")  # atomic: a crash leaves the old or the new file
-    tmp.write_text(json.dumps(cfg.to_json(), indent=1), encoding="utf-8")
-    os.replace(tmp, saved)
-    model, tok = load_model(cfg.model, model, tok)
-    if data is None:
+    if data is None:  # a broken task file is named now, not after the model load
         from alignpro_lite.llm.tasks import load_task
 
         data = [p.prompt for p in load_task(cfg.task, "train")]
+    if model is None:
+        from alignpro_lite.config import cache_dir
+
+        cache_dir()  # a bad $ALIGNPRO_CACHE is named before run.json is written
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(saved, json.dumps(cfg.to_json(), indent=1))  # never through a link
+    model, tok = load_model(cfg.model, model, tok)
     torch.manual_seed(cfg.seed)  # LoRA A matrices are drawn at random: same run, same start
     policy, env, model = build_run(cfg, out_dir, model, tok, progress)
     fn = reward_fn if reward_fn is not None else env

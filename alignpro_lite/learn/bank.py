@@ -38,6 +38,7 @@ import pandas as pd
 import torch
 
 from alignpro_lite.atomic import write_text_atomic
+from alignpro_lite.exact.validate import what_changed
 from alignpro_lite.llm.frozen import PI_F_DECODING
 from alignpro_lite.llm.lm import (
     SAMPLE_BATCH,
@@ -99,6 +100,15 @@ class BankSpec:
     def seed_base(self, stage: str) -> int:
         """The base of the row seeds of a stage (distinct per stage and training seed)."""
         return 1_000_003 * (int(self.seed) + 1) + STAGES.index(stage)
+
+
+# what a changed manifest entry is called in the refusal (what_changed)
+CHANGE_NAMES = {
+    "reference": "the rho_sft adapter (SHA-256 of its weights; was it edited or retrained?)",
+    "model": "the frozen model's fingerprint",
+    "spec": "bank setting",
+    "pi_F_decoding": "pi_F's decoding",
+}
 
 
 def hinge_penalty(sim, mu: float = 1.0, tau: float = 0.6) -> np.ndarray:
@@ -221,9 +231,10 @@ def build_bank(
     if manifest is not None and same_model(manifest.get("model"), model_id):
         manifest["model"] = model_id  # the same weights under an earlier fingerprint
     if manifest is not None and {k: manifest.get(k) for k in want} != want:
+        changed = what_changed({k: manifest.get(k) for k in want}, want, CHANGE_NAMES)
         raise ValueError(
-            f"the bank in {folder} was drawn with other settings ({manifest.get('spec')}); use "
-            "the same settings to resume it, or another folder."
+            f"the bank in {folder} was drawn with other settings: {changed}. Use the same "
+            "settings and the same rho_sft adapter to resume it, or another folder."
         )
     manifest = manifest or {**want, "stages": {}}
     ps = _load_prompts(spec)

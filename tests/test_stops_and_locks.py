@@ -1,0 +1,309 @@
+"""How long commands stop, share and resume an output folder (issue 24's probes).
+
+* One SIGTERM behaviour for every command: exit 143 and one line on stderr that says finished
+  work is kept (before: ``train`` 143, route (a) inside ``replicate`` 130 "interrupted", the
+  bank stage killed silently with -15).
+* A lock per ``--out`` for ``train`` and ``lam-sweep`` too (``replicate`` had one); stale
+  staging folders of a killed run are swept when the lock is taken, never a live one.
+* A refusal to resume names what changed (an edited rho_sft adapter, a changed setting).
+* A broken task file or ``$ALIGNPRO_CACHE`` is named before the model load and before any
+  settings file is written.
+* ``sweep_metrics`` with rewards near the float limit stays finite (no NaN, no warning).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import alignpro_lite as apl
+from alignpro_lite.atomic import out_lock
+from alignpro_lite.cli import main
+from alignpro_lite.config import repo_root
+from alignpro_lite.experiment import runs as RN
+
+TRAIN = ["train", "--method", "rlhf", "--task", "kindness", "--no-progress"]
+
+
+# --------------------------------------------------------------------------- one SIGTERM behaviour
+def _run_patched(patch: str, argv: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    """``alignpro-lite ARGV`` in a fresh interpreter after ``patch`` (Python) replaced a stage."""
+    code = (
+        "import signal, sys\n"
+        "import alignpro_lite.cli as cli\n"
+        f"{patch}\n"
+        f"sys.exit(cli.main({argv!r}))\n"
+    )
+    env = {**os.environ, "ALIGNPRO_FAST": "1"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path, env=env)  # fmt: skip
+
+
+def _kill_self() -> str:
+    return "lambda *a, **k: signal.raise_signal(signal.SIGTERM)"
+
+
+@pytest.mark.parametrize(
+    ("command", "argv"),
+    [
+        ("cmd_sweep", ["sweep", "--out", "o"]),
+        ("cmd_estimate", ["estimate", "--task", "kindness", "--out", "o"]),
+        ("cmd_report", ["report", "r", "--out", "o"]),
+        ("cmd_replicate", ["replicate", "--out", "o"]),
+        ("cmd_lam_sweep", ["lam-sweep", "--out", "o"]),
+        ("cmd_pool", ["pool", "--runs", "r"]),
+    ],
+)
+def test_every_command_stops_on_sigterm_with_exit_143_and_one_line(tmp_path, command, argv):
+    res = _run_patched(f"cli.{command} = {_kill_self()}", argv, tmp_path)
+    assert res.returncode == 143, (res.returncode, res.stderr[-2000:])
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("alignpro-lite: stopped by SIGTERM")
+    assert "run the same command again" in lines[0]
+
+
+def test_the_bank_stage_stops_like_every_other_stage(tmp_path):
+    """Before: the bank stage had no handler and the process died silently (-15)."""
+    patch = (
+        "import alignpro_lite.experiment.replicate as R\n"
+        f"R.replicate = {_kill_self()}"  # the library call under `replicate`, bank stage included
+    )
+    res = _run_patched(patch, ["replicate", "--out", "o", "--no-progress"], tmp_path)
+    assert res.returncode == 143 and "stopped by SIGTERM" in res.stderr, res.stderr[-2000:]
+
+
+def test_route_a_inside_replicate_stops_with_143_not_130(tmp_path):
+    """Route (a) trains through train(), whose own handler raises TrainingInterrupted."""
+    patch = (
+        "import alignpro_lite.experiment.replicate as R\n"
+        "from alignpro_lite.learn.train import TrainingInterrupted\n"
+        "def stopped(*a, **k):\n    raise TrainingInterrupted()\n"
+        "R.replicate = stopped"
+    )
+    res = _run_patched(patch, ["replicate", "--out", "o", "--no-progress"], tmp_path)
+    assert res.returncode == 143, res.stderr[-2000:]
+    assert "stopped by SIGTERM" in res.stderr and "interrupted" not in res.stderr
+
+
+def test_ctrl_c_is_one_line_with_exit_130(tmp_path):
+    patch = "def stop(*a, **k):\n    raise KeyboardInterrupt\ncli.cmd_sweep = stop"
+    res = _run_patched(patch, ["sweep", "--out", "o"], tmp_path)
+    assert res.returncode == 130
+    (line,) = res.stderr.strip().splitlines()
+    assert "interrupted (Ctrl-C)" in line and "run the same command again" in line
+
+
+def test_main_restores_the_previous_sigterm_handler():
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["sweep", "--out", ""]) == 2
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+# --------------------------------------------------------------------------- locks
+@pytest.fixture
+def held(tmp_path):
+    """``tmp_path/out`` locked by another process for the test's duration."""
+    out = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time; from alignpro_lite.atomic import out_lock\n"
+        f"with out_lock({str(out)!r}):\n    print('held', flush=True); time.sleep(60)\n")],
+        stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield out
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def _no_model(monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(RN, "load_model", boom)
+    monkeypatch.setattr("alignpro_lite.llm.lm.load_causal_lm", boom)
+
+
+def test_train_on_a_folder_in_use_stops_at_once(held, monkeypatch, capsys):
+    _no_model(monkeypatch)
+    assert main([*TRAIN, "--out", str(held)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "in use by another alignpro-lite process" in err
+    assert not (held / "run.json").exists()
+
+
+def test_lam_sweep_on_a_folder_in_use_stops_at_once(held, monkeypatch, capsys):
+    _no_model(monkeypatch)
+    assert main(["lam-sweep", "--runs", str(repo_root() / "runs"), "--out", str(held),
+                 "--no-progress"]) == 2  # fmt: skip
+    assert "in use by another alignpro-lite process" in capsys.readouterr().err
+
+
+def test_taking_the_lock_sweeps_stale_staging_but_not_a_live_one(tmp_path):
+    from alignpro_lite.atomic import _hold, sweep_stale
+
+    out = tmp_path / "out"
+    (out / "sft.tmp").mkdir(parents=True)  # a stage folder of a killed run
+    (out / "sft.tmp" / "adapter_model.safetensors").write_bytes(b"half")
+    (out / "eval" / "kindness").mkdir(parents=True)
+    (out / "eval" / "kindness" / "RLHF.csv.tmp").write_text("half")
+    (out / ".report.tmp-dead").mkdir()  # a staged report of a killed run
+    live = out / ".report.tmp-live"
+    live.mkdir()
+    fd = _hold(live)  # another writer still works in this one
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (out / "link.tmp").symlink_to(victim)  # a link is removed, never followed
+    keep = out / "eval" / "kindness" / "RLHF.csv"
+    keep.write_text("done")
+    try:
+        with out_lock(out):
+            pass
+        assert not (out / "sft.tmp").exists() and not (out / ".report.tmp-dead").exists()
+        assert not (out / "eval" / "kindness" / "RLHF.csv.tmp").exists()
+        assert live.is_dir() and keep.read_text() == "done"
+        assert victim.read_text() == "precious" and not os.path.lexists(out / "link.tmp")
+    finally:
+        os.close(fd)
+    assert sweep_stale(out) == [live]
+
+
+def test_a_report_sweeps_the_staging_folder_a_killed_report_left(tmp_path):
+    from alignpro_lite.atomic import staged_dir
+
+    out = tmp_path / "report"
+    stale = tmp_path / ".report.tmp-killed"
+    stale.mkdir()
+    with staged_dir(out) as tmp:
+        (tmp / "a.csv").write_text("1")
+    assert not stale.exists() and (out / "a.csv").read_text() == "1"
+
+
+# --------------------------------------------------------------------------- what changed
+def test_a_bank_refusal_names_the_edited_rho_sft_adapter(tmp_path):
+    from alignpro_lite.learn import bank as B
+    from alignpro_lite.llm.frozen import PI_F_DECODING
+
+    spec = B.BankSpec(task="kindness", n_prompts=2)
+    folder = tmp_path / "bank"
+    folder.mkdir()
+    manifest = {"spec": asdict(spec), "model": "fp", "reference": "a" * 64,
+                "pi_F_decoding": PI_F_DECODING.kwargs(), "stages": {}}  # fmt: skip
+    (folder / B.MANIFEST).write_text(json.dumps(manifest))
+
+    class Model:
+        alignpro_fingerprint = "fp"
+
+    with pytest.raises(ValueError) as err:
+        B.build_bank(spec, folder, Model(), None, reference="b" * 64, progress=False)
+    msg = str(err.value)
+    assert "rho_sft adapter" in msg and "'aaaa" in msg and "'bbbb" in msg
+    assert "n_rewrites" not in msg  # unchanged settings are not listed
+    spec2 = B.BankSpec(task="kindness", n_prompts=2, temperature=0.9)
+    with pytest.raises(ValueError, match=r"spec\.temperature \(saved 0\.7, now 0\.9\)"):
+        B.build_bank(spec2, folder, Model(), None, reference="a" * 64, progress=False)
+
+
+def test_what_changed_lists_only_the_differences():
+    from alignpro_lite.exact.validate import what_changed
+
+    saved = {"a": 1, "b": {"c": 2, "d": 3}, "gone": 1}
+    now = {"a": 1, "b": {"c": 2, "d": 4}, "new": 5}
+    text = what_changed(saved, now, {"b": "setting"})
+    assert text == (
+        "setting: b.d (saved 3, now 4); gone (saved 1, now None); new (saved None, now 5)"
+    )
+    assert what_changed({"a": 1}, {"a": 1}) == "nothing named"
+
+
+def test_train_names_the_setting_that_changed(tmp_path, monkeypatch, capsys):
+    _no_model(monkeypatch)
+    out = tmp_path / "run"
+    out.mkdir()
+    cfg = RN.RunConfig(method="rlhf", task="kindness", steps=2)
+    (out / "run.json").write_text(json.dumps(cfg.to_json()))
+    assert main([*TRAIN, "--steps", "2", "--lr", "0.5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "lr (saved" in err and "now 0.5)" in err
+
+
+# --------------------------------------------------------------------------- early errors
+def _broken_tasks(tmp_path, monkeypatch) -> Path:
+    data = tmp_path / "data"
+    (data / "tasks").mkdir(parents=True)
+    src = apl.data_dir() / "tasks"
+    for f in src.glob("*.jsonl"):
+        (data / "tasks" / f.name).write_bytes(f.read_bytes())
+    bad = data / "tasks" / "kindness_train.jsonl"
+    bad.write_text('{"id": "kind-train-001", "task": "kindness"\n', encoding="utf-8")
+    monkeypatch.setenv("ALIGNPRO_DATA", str(data))
+    return bad
+
+
+def test_train_names_a_broken_task_file_before_loading_the_model(tmp_path, monkeypatch, capsys):
+    bad = _broken_tasks(tmp_path, monkeypatch)
+    _no_model(monkeypatch)
+    out = tmp_path / "run"
+    assert main([*TRAIN, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and not (out / "run.json").exists()
+
+
+def test_estimate_names_a_broken_task_file_before_loading_the_model(tmp_path, monkeypatch, capsys):
+    bad = _broken_tasks(tmp_path, monkeypatch)
+    _no_model(monkeypatch)
+    rc = main(["estimate", "--task", "kindness", "--split", "train", "--out",
+               str(tmp_path / "t")])  # fmt: skip
+    assert rc == 2 and str(bad) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_a_bad_cache_is_named_before_run_json_is_written(tmp_path, monkeypatch, capsys, where):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    monkeypatch.setenv("ALIGNPRO_CACHE", str(blocker if where == "a file" else blocker / "c"))
+    _no_model(monkeypatch)
+    out = tmp_path / "run"
+    assert main([*TRAIN, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "ALIGNPRO_CACHE" in err and not (out / "run.json").exists()
+
+
+def test_estimate_blames_a_bad_cache_not_the_model(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    monkeypatch.setenv("ALIGNPRO_CACHE", str(blocker))
+    _no_model(monkeypatch)
+    rc = main(["estimate", "--task", "kindness", "--split", "train", "--out",
+               str(tmp_path / "t")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "ALIGNPRO_CACHE" in err and "--model" not in err
+
+
+# --------------------------------------------------------------------------- numeric edge
+def test_sweep_metrics_with_rewards_near_the_float_limit_stay_finite():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = apl.sweep_metrics([[0.5, 0.5]], [[1e308, -1e308]], [0.5, 1e307, 1e308])
+    assert not np.isnan(m["mean_variance"]).any()
+    assert m["mean_reward"][0] == 1e308 and m["mean_variance"][0] == 0.0
+    np.testing.assert_allclose(m["mean_reward"][2], 1e308 * np.tanh(1.0), rtol=1e-12)
+    assert np.isinf(m["mean_variance"][2])  # the true variance (~4e615) is past the float limit
+    np.testing.assert_allclose(m["rho"][2, 0], [1 / (1 + np.exp(-2)), 1 / (1 + np.exp(2))])
+    # the same problem in units of 1e150: the same rho* and KL, variances times 1e300
+    a = apl.sweep_metrics([[0.25, 0.75]], [[1.0, -2.0]], [0.1, 1.0])
+    b = apl.sweep_metrics([[0.25, 0.75]], [[1e150, -2e150]], [1e149, 1e150])
+    np.testing.assert_allclose(a["rho"], b["rho"], rtol=1e-12)
+    np.testing.assert_allclose(a["mean_kl"], b["mean_kl"], rtol=1e-12)
+    np.testing.assert_allclose(b["mean_variance"] / 1e300, a["mean_variance"], rtol=1e-9)
