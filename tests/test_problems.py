@@ -478,7 +478,44 @@ def test_readme_documents_every_field_and_limit():
     specs += [schema.CANDIDATE_FULL, schema.CANDIDATE_TABLE, schema.META, schema.SAMPLES_LINE]
     specs += [schema.TASK_RECORD, schema.TASK_CANDIDATE]
     for spec in specs:
-        for key in spec.fields:
+        for key in spec.model_fields:
             assert f"`{key}`" in readme, f"data/README.md does not document {key!r}"
     for limit in ("MAX_PROMPTS", "MAX_CANDIDATES", "MAX_RESPONSES", "MAX_SAMPLES", "MAX_CELLS"):
         assert f"{getattr(schema, limit):,}" in readme, limit
+
+
+def test_data_readme_carries_the_current_json_schema():
+    """data/README.md's JSON Schema section is what scripts/export_schema.py renders now."""
+    import subprocess
+    import sys
+
+    from alignpro_lite.config import repo_root
+
+    res = subprocess.run([sys.executable, str(repo_root() / "scripts" / "export_schema.py"),
+                          "--check"], capture_output=True, text=True)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+
+
+def test_the_exported_json_schema_accepts_shipped_files_and_refuses_a_bad_value():
+    """The JSON Schema a reader gets is the pydantic models' own: a third-party validator
+    accepts every shipped file under it and refuses what the loader refuses."""
+    import copy
+
+    jsonschema = pytest.importorskip("jsonschema")
+    schemas = schema.json_schemas()
+    teaching = json.loads((apl.data_dir() / "teaching.json").read_text("utf-8"))
+    table = json.loads((apl.data_dir() / "tables" / "kindness_test.json").read_text("utf-8"))
+    jsonschema.validate(teaching, schemas["problem file (full form)"])
+    jsonschema.validate(table, schemas["task table (alignpro-lite estimate)"])
+    for line in (apl.data_dir() / "tasks" / "kindness_train.jsonl").read_text("utf-8").splitlines():
+        jsonschema.validate(json.loads(line), schemas["task line (tasks/*.jsonl)"])
+    bad = copy.deepcopy(teaching)
+    bad["prompts"][0]["candidates"][1]["rho_sft"] = -0.1
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schemas["problem file (full form)"])
+    with pytest.raises(ValueError, match="must be a number in \\[0, 1\\]"):
+        schema.PROBLEM_FULL.check(bad)
+    bad = copy.deepcopy(table)
+    bad["prompts"][0]["candidates"][0]["Rho_sft"] = 0.5
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schemas["task table (alignpro-lite estimate)"])

@@ -324,7 +324,7 @@ def test_lam_sweep_fast_refits_and_measures_kl(replicated, tmp_path):
         lam_sweep(tmp_path / "nothing", tmp_path / "s2", cfg, model=model, tok=tok, progress=False)
 
 
-@pytest.mark.parametrize("text, word", [("{not json", "not a replication config"),
+@pytest.mark.parametrize("text, word", [("{not json", "not valid JSON"),
                                         ('{"n_samples": "2"}', "'n_samples'"), ("[1, 2]", "JSON object")])  # fmt: skip
 def test_a_damaged_replicate_json_is_named(tmp_path, text, word):
     from alignpro_lite.experiment.replicate import replicate

@@ -1,34 +1,52 @@
-"""One declarative schema for every data file: problem files, estimated tables, samples, tasks.
+"""The data files' schema as pydantic models: problem files, estimated tables, samples, tasks.
 
-A schema is built from a handful of specs (:class:`Str`, :class:`Num`, :class:`Enum`,
-:class:`Nullable`, :class:`ListOf`, :class:`Obj` of :class:`Field`, :class:`AnyJson`). Checking a
-parsed JSON value against a spec returns a clean copy (numbers as ``float``, optional fields
-with their defaults) or raises a ``ValueError`` that names the location and the field, says what
-is wrong and how to fix it::
+Every file type is a :class:`Record` (a strict pydantic model: no unknown keys, no type
+coercion, finite numbers). ``Model.check(value, loc)`` validates a parsed JSON value and returns
+a clean copy (numbers of number fields as ``float``, optional fields with their defaults) or
+raises a ``ValueError`` that names the location and the field, says what is wrong and how to fix
+it (pydantic finds the error; :func:`explain` words it)::
 
     prompt 2, candidate 1, field 'rho_sft': must be a number in [0, 1], got -0.1.
     prompt 0, candidate 3: unknown field 'Rho_sft'. Did you mean 'rho_sft'? Field names are
     case-sensitive. The fields of a candidate (full form) are: text, rho_sft, pi_F, sim, kind.
 
-The callers (:mod:`alignpro_lite.exact.problems`, :mod:`alignpro_lite.llm.tables`,
-:mod:`alignpro_lite.llm.tasks`) prefix the file name (and line) and add the rules that span several
-fields or files (sums to 1, candidate 0 = the original, reward ranges, table <-> task file).
-The schema, the size limits below and the cross-field rules are documented in ``data/README.md``.
-
-Reading files goes through :func:`read_text` / :func:`load_json` / :func:`jsonl_lines`: they
-name the file on a missing file, bytes that are not UTF-8, invalid JSON, ``NaN``/``Infinity``
-literals, duplicate keys or nesting that is too deep.
+A field's type is built from a few annotated specs (:func:`Num`, :func:`Str`, :func:`Enum`,
+:func:`ListOf`, :func:`AnyJson`): each adds pydantic's constraints and a marker that knows how to
+describe a bad value. The callers (:mod:`alignpro_lite.exact.problems`,
+:mod:`alignpro_lite.llm.tables`, :mod:`alignpro_lite.llm.tasks`, the run files of
+:mod:`alignpro_lite.experiment`) prefix the file name (and line) and add the rules that span
+several fields or files (sums to 1, candidate 0 = the original, reward ranges, table <-> task
+file). :func:`json_schemas` exports the JSON Schema of every file type; ``data/README.md``
+carries it, with the size limits below and the cross-field rules.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import json
 import math
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+import types
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+)
+
+from alignpro_lite.exact.jsonio import (  # noqa: F401  (re-exported: the readers)
+    MAX_FILE_BYTES,
+    JsonObject,
+    jsonl_lines,
+    load_json,
+    parse_json,
+    read_text,
+)
 
 # --------------------------------------------------------------------------- limits (data/README.md)
 MAX_PROMPTS = 100_000  # prompts per problem / table / task file
@@ -39,7 +57,6 @@ MAX_CELLS = 10_000_000  # padded n_x * n_c * n_y (full form) or n_x * n_c (estim
 MAX_TEXT = 100_000  # characters in one text field
 MAX_ABS = 1e12  # |reward|, |R|, weight, se (V up to MAX_ABS**2)
 MAX_DEPTH = 32  # nesting of free-form objects (meta.sampling)
-MAX_FILE_BYTES = 512 * 2**20  # 512 MiB
 
 # --------------------------------------------------------------------------- shared vocabularies
 TASKS = ("kindness", "harmlessness", "helpfulness")
@@ -138,239 +155,6 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-# --------------------------------------------------------------------------- specs
-class Spec:
-    """Base class: ``check(value, loc)`` returns the clean value or raises ``ValueError``."""
-
-    def check(self, value, loc: Loc = ()):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def describe(self) -> str:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class Str(Spec):
-    """A string; non-empty (not only spaces) unless ``empty_ok``; at most ``max_len`` chars."""
-
-    empty_ok: bool = False
-    max_len: int = MAX_TEXT
-
-    def check(self, value, loc: Loc = ()):
-        if not isinstance(value, str):
-            fail(loc, f"must be {self.describe()}, got {show(value)}.")
-        if not self.empty_ok and not value.strip():
-            fail(loc, f"must be a non-empty string, got {show(value)}.")
-        if len(value) > self.max_len:
-            fail(
-                loc,
-                f"is {len(value)} characters long; the limit is {self.max_len} "
-                "(see the size limits in data/README.md).",
-            )
-        return value
-
-    def describe(self) -> str:
-        return "a string" if self.empty_ok else "a non-empty string"
-
-
-@dataclass(frozen=True)
-class Num(Spec):
-    """A finite JSON number (never a boolean) in ``[lo, hi]`` (``(lo, hi]`` when ``lo_open``).
-
-    The default range is the magnitude limit ``|x| <= MAX_ABS``. ``integer`` also requires a
-    JSON integer and returns an ``int``; otherwise the value comes back as a ``float``.
-    """
-
-    lo: float = -MAX_ABS
-    hi: float = MAX_ABS
-    lo_open: bool = False
-    integer: bool = False
-
-    def check(self, value, loc: Loc = ()):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            fail(loc, f"must be {self.describe()}, got {show(value)}.")
-        try:
-            x = float(value)
-        except OverflowError:  # an integer with hundreds of digits
-            fail(loc, f"is too large: {show(value)}; values are limited to |x| <= {_fmt(MAX_ABS)}.")
-        if not math.isfinite(x):
-            fail(
-                loc,
-                f"must be a finite number, got {show(value)}; NaN and infinity are not allowed "
-                "(drop or impute the missing value).",
-            )
-        if self.integer and not isinstance(value, int):
-            fail(loc, f"must be {self.describe()} (no decimal point), got {show(value)}.")
-        if x < self.lo or x > self.hi or (self.lo_open and x == self.lo):
-            if (self.hi == MAX_ABS and x > MAX_ABS) or (self.lo == -MAX_ABS and x < -MAX_ABS):
-                fail(
-                    loc,
-                    f"is too large: {show(value)}; values are limited to |x| <= {_fmt(MAX_ABS)} "
-                    "(rescale them).",
-                )
-            fail(loc, f"must be {self.describe()}, got {show(value)}.")
-        return int(value) if self.integer else x
-
-    def describe(self) -> str:
-        kind = "an integer" if self.integer else "a number"
-        if self.lo == -MAX_ABS and self.hi == MAX_ABS:
-            return f"a finite number (|x| <= {_fmt(MAX_ABS)})" if not self.integer else kind
-        if self.hi >= MAX_ABS:
-            return f"{kind} {'>' if self.lo_open else '>='} {_fmt(self.lo)}"
-        left = "(" if self.lo_open else "["
-        return f"{kind} in {left}{_fmt(self.lo)}, {_fmt(self.hi)}]"
-
-
-@dataclass(frozen=True)
-class Enum(Spec):
-    """One of ``values`` (strings); ``name`` is what the value is called in messages."""
-
-    values: tuple
-    name: str
-
-    def check(self, value, loc: Loc = ()):
-        if not isinstance(value, str) or value not in self.values:
-            got = quote(value) if isinstance(value, str) else show(value)
-            fail(
-                loc,
-                f"unknown {self.name} {got}; {self.name} must be one of "
-                f"{', '.join(repr(v) for v in self.values)}.",
-            )
-        return value
-
-    def describe(self) -> str:
-        return " | ".join(f'"{v}"' for v in self.values)
-
-
-@dataclass(frozen=True)
-class Nullable(Spec):
-    """``null`` or a value of ``spec``."""
-
-    spec: Spec
-
-    def check(self, value, loc: Loc = ()):
-        if value is None:
-            return None
-        try:
-            return self.spec.check(value, loc)
-        except ValueError as err:
-            raise ValueError(f"{str(err).rstrip('.')} (or null).") from None
-
-    def describe(self) -> str:
-        return f"{self.spec.describe()} or null"
-
-
-@dataclass(frozen=True)
-class ListOf(Spec):
-    """A JSON list of ``item`` values, ``min_len`` to ``max_len`` long.
-
-    ``label`` names the items in locations (``prompt 3``); without it entries show as
-    ``field 'pi_F'[3]``. ``rule(list) -> message or None`` adds a check on the whole list.
-    """
-
-    item: Spec
-    min_len: int = 0
-    max_len: int = MAX_PROMPTS
-    label: str | None = None
-    plural: str = "entries"
-    rule: Callable | None = None
-
-    def check(self, value, loc: Loc = ()):
-        if not isinstance(value, list):
-            fail(loc, f"must be a list of {self.plural}, got {show(value)}.")
-        n = len(value)
-        if self.min_len == self.max_len and n != self.min_len:
-            fail(loc, f"must have exactly {self.min_len} {self.plural}, got {n}.")
-        if n < self.min_len:
-            if n == 0:
-                fail(loc, f"must not be empty: give at least {self.min_len} of its {self.plural}.")
-            fail(loc, f"must have at least {self.min_len} {self.plural}, got {n}.")
-        if n > self.max_len:
-            fail(
-                loc,
-                f"has {n} {self.plural}; the limit is {self.max_len} (see the size limits in "
-                "data/README.md; split the data into several files).",
-            )
-        out = [self.item.check(v, at_item(loc, self.label, i)) for i, v in enumerate(value)]
-        if self.rule is not None:
-            message = self.rule(out)
-            if message:
-                fail(loc, message)
-        return out
-
-    def describe(self) -> str:
-        size = (
-            f"exactly {self.min_len}"
-            if self.min_len == self.max_len
-            else f"{self.min_len} to {self.max_len}"
-        )
-        return f"list of {size} {self.plural}"
-
-
-@dataclass(frozen=True)
-class Field:
-    """One key of an :class:`Obj`: its spec, whether it is required, its default and doc."""
-
-    spec: Spec
-    required: bool = True
-    default: object = None
-    doc: str = ""
-
-
-@dataclass(frozen=True)
-class Obj(Spec):
-    """A JSON object with known ``fields`` (unknown keys are errors that suggest the closest).
-
-    ``misplaced`` maps keys that are known elsewhere (another form of the file) to the message
-    that explains why they are not allowed here.
-    """
-
-    name: str
-    fields: dict = field(default_factory=dict)  # str -> Field
-    misplaced: dict = field(default_factory=dict)  # str -> message
-
-    def check(self, value, loc: Loc = ()):
-        if not isinstance(value, dict):
-            fail(loc, f"expected a JSON object ({self.name}), got {show(value)}.")
-        for key in getattr(value, "duplicates", ()):
-            fail(at_field(loc, key), "appears more than once in the same object; keep one.")
-        for key in value:
-            if key in self.fields:
-                continue
-            if key in self.misplaced:
-                fail(at_field(loc, key), self.misplaced[key])
-            message = unknown_key_message(str(key), list(self.fields), self.name, [*self.misplaced])
-            fail(loc, message)
-        for key, f in self.fields.items():
-            if f.required and key not in value:
-                doc = f" ({f.doc})" if f.doc else ""
-                fail(loc, f"missing field '{key}'{doc}.")
-        out = {}
-        for key, f in self.fields.items():
-            if key in value:
-                out[key] = f.spec.check(value[key], at_field(loc, key))
-            elif f.default is not None:
-                out[key] = f.default
-        return out
-
-    def describe(self) -> str:
-        return f"object ({self.name})"
-
-    def require(self, *keys: str) -> Obj:
-        """A copy of this schema in which ``keys`` are required."""
-        fields = {
-            k: dataclasses.replace(f, required=True) if k in keys else f
-            for k, f in self.fields.items()
-        }
-        return dataclasses.replace(self, fields=fields)
-
-    def replace_field(self, key: str, spec: Spec) -> Obj:
-        """A copy of this schema with another spec for ``key``."""
-        fields = dict(self.fields)
-        fields[key] = dataclasses.replace(fields[key], spec=spec)
-        return dataclasses.replace(self, fields=fields)
-
-
 def unknown_key_message(key: str, known: list[str], where: str, also: list[str] = ()) -> str:
     """``unknown field 'Rho_sft'. Did you mean 'rho_sft'? ...`` (difflib, case-insensitive).
 
@@ -385,111 +169,352 @@ def unknown_key_message(key: str, known: list[str], where: str, also: list[str] 
     )
 
 
-@dataclass(frozen=True)
-class AnyJson(Spec):
-    """Any JSON value whose numbers are finite, nested at most ``MAX_DEPTH`` deep."""
+# --------------------------------------------------------------------------- specs: type + words
+class Spec:
+    """A marker in a field's ``Annotated`` metadata: ``explain(value)`` says what is wrong with a
+    value pydantic refused (a message, or ``(deeper location, message)``)."""
 
-    def check(self, value, loc: Loc = (), depth: int = 0):
-        if depth > MAX_DEPTH:
-            fail(loc, f"is nested more than {MAX_DEPTH} levels deep.")
-        if isinstance(value, dict):
-            for key in getattr(value, "duplicates", ()):
-                fail(at_field(loc, key), "appears more than once in the same object; keep one.")
-            return {k: self.check(v, at_field(loc, k), depth + 1) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.check(v, at_item(loc, None, i), depth + 1) for i, v in enumerate(value)]
-        if isinstance(value, float) and not math.isfinite(value):
-            fail(
-                loc,
-                f"must be a finite number, got {show(value)}; NaN and infinity are not allowed.",
-            )
-        return value
+    def explain(self, value):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class _Str(Spec):
+    empty_ok: bool
+    max_len: int
+
+    def explain(self, value):
+        if not isinstance(value, str):
+            return f"must be {'a string' if self.empty_ok else 'a non-empty string'}, got {show(value)}."
+        if not self.empty_ok and not value.strip():
+            return f"must be a non-empty string, got {show(value)}."
+        return (f"is {len(value)} characters long; the limit is {self.max_len} (see the size "
+                "limits in data/README.md).")  # fmt: skip
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("blank")
+    return value
+
+
+def Str(empty_ok: bool = False, max_len: int = MAX_TEXT):  # noqa: N802  (a type, as in pydantic)
+    """A string; non-empty (not only spaces) unless ``empty_ok``; at most ``max_len`` chars."""
+    checks = () if empty_ok else (AfterValidator(_not_blank),)
+    return Annotated[str, Strict(), Field(max_length=max_len), *checks, _Str(empty_ok, max_len)]
+
+
+@dataclass(frozen=True)
+class _Num(Spec):
+    lo: float
+    hi: float
+    lo_open: bool
+    integer: bool
 
     def describe(self) -> str:
-        return "any JSON value (finite numbers)"
+        kind = "an integer" if self.integer else "a number"
+        if math.isinf(self.lo) and math.isinf(self.hi):
+            return kind if self.integer else "a finite number"
+        if self.lo == -MAX_ABS and self.hi == MAX_ABS:
+            return f"a finite number (|x| <= {_fmt(MAX_ABS)})" if not self.integer else kind
+        if self.hi >= MAX_ABS:
+            return f"{kind} {'>' if self.lo_open else '>='} {_fmt(self.lo)}"
+        left = "(" if self.lo_open else "["
+        return f"{kind} in {left}{_fmt(self.lo)}, {_fmt(self.hi)}]"
+
+    def explain(self, value):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"must be {self.describe()}, got {show(value)}."
+        try:
+            x = float(value)
+        except OverflowError:  # an integer with hundreds of digits
+            return f"is too large: {show(value)}; values are limited to |x| <= {_fmt(MAX_ABS)}."
+        if not math.isfinite(x):
+            return (f"must be a finite number, got {show(value)}; NaN and infinity are not "
+                    "allowed (drop or impute the missing value).")  # fmt: skip
+        if self.integer and not isinstance(value, int):
+            return f"must be {self.describe()} (no decimal point), got {show(value)}."
+        if (self.hi == MAX_ABS and x > MAX_ABS) or (self.lo == -MAX_ABS and x < -MAX_ABS):
+            return (f"is too large: {show(value)}; values are limited to |x| <= {_fmt(MAX_ABS)} "
+                    "(rescale them).")  # fmt: skip
+        return f"must be {self.describe()}, got {show(value)}."
 
 
-# --------------------------------------------------------------------------- reading files
-class JsonObject(dict):
-    """A parsed JSON object that remembers keys given more than once (JSON keeps the last)."""
+def Num(lo: float = -MAX_ABS, hi: float = MAX_ABS, lo_open: bool = False, integer: bool = False):  # noqa: N802
+    """A finite JSON number (never a boolean) in ``[lo, hi]`` (``(lo, hi]`` when ``lo_open``).
 
-    duplicates: tuple = ()
-
-
-def _object_pairs(pairs: list) -> JsonObject:
-    obj = JsonObject(pairs)
-    if len(obj) != len(pairs):
-        seen: set = set()
-        obj.duplicates = tuple(k for k, _ in pairs if k in seen or seen.add(k))
-    return obj
-
-
-def _parse_int(text: str):
-    # Python refuses to convert integers of more than 4300 digits (a ValueError without a
-    # location); anything past 30 digits is far beyond every limit, so keep it as inf.
-    return int(text) if len(text) <= 30 else float(text)
-
-
-def parse_json(text: str):
-    """``json.loads`` that keeps ``NaN``/``Infinity`` and duplicate keys for the schema to report.
-
-    Raises ``ValueError`` (without a file name) for invalid JSON or nesting that is too deep.
+    The default range is the magnitude limit ``|x| <= MAX_ABS``. ``integer`` also requires a
+    JSON integer (an ``int``); otherwise the value comes back as a ``float``.
     """
-    try:
-        return json.loads(text, object_pairs_hook=_object_pairs, parse_int=_parse_int)
-    except json.JSONDecodeError as err:
-        raise ValueError(
-            f"not valid JSON ({err.msg} at line {err.lineno} column {err.colno})."
-        ) from None
-    except RecursionError:
-        raise ValueError("not valid JSON for this loader: nested far too deeply.") from None
+    bound = Field(gt=lo, le=hi) if lo_open else Field(ge=lo, le=hi)
+    base = int if integer else float
+    return Annotated[base, Strict(), AllowInfNan(False), bound, _Num(lo, hi, lo_open, integer)]
 
 
-def read_text(path: str | Path, what: str = "file") -> str:
-    """The UTF-8 text of ``path`` (a leading byte-order mark is dropped); errors name the file."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ValueError(
-                f"{path}: the {what} is {size / 2**20:.0f} MiB; the limit is "
-                f"{MAX_FILE_BYTES // 2**20} MiB (split the data into several files)."
-            )
-        data = path.read_bytes()
-    except OSError as err:
-        raise ValueError(f"{path}: cannot read the {what} ({err.strerror or err}).") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise ValueError(
-            f"{path}: not UTF-8 text (byte {err.start}, line {line}: {err.reason}); save the "
-            f"{what} as UTF-8."
-        ) from None
-    return text.removeprefix("\ufeff")
+@dataclass(frozen=True)
+class _Enum(Spec):
+    values: tuple
+    name: str
+
+    def explain(self, value):
+        got = quote(value) if isinstance(value, str) else show(value)
+        return (f"unknown {self.name} {got}; {self.name} must be one of "
+                f"{', '.join(repr(v) for v in self.values)}.")  # fmt: skip
 
 
-def load_json(path: str | Path, what: str = "file"):
-    """Read and parse one JSON document; every error names the file."""
-    text = read_text(path, what)
-    try:
-        return parse_json(text)
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+def Enum(values: tuple, name: str):  # noqa: N802
+    """One of ``values`` (strings); ``name`` is what the value is called in messages."""
+    return Annotated[Literal[values], _Enum(tuple(values), name)]
 
 
-def jsonl_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, str]]:
-    """``(line number, text)`` of every non-blank line of a JSON-lines file.
+@dataclass(frozen=True)
+class _List(Spec):
+    min_len: int
+    max_len: int
+    label: str | None
+    plural: str
+    rule: Any
 
-    Splits on ``\\n`` only (JSON strings may hold U+2028 and friends unescaped), drops a ``\\r``
-    before it, and skips blank lines anywhere (a trailing newline or blank lines at the end are
-    fine).
+    def explain(self, value):
+        if not isinstance(value, list):
+            return f"must be a list of {self.plural}, got {show(value)}."
+        n = len(value)
+        if self.min_len == self.max_len and n != self.min_len:
+            return f"must have exactly {self.min_len} {self.plural}, got {n}."
+        if n < self.min_len:
+            if n == 0:
+                return f"must not be empty: give at least {self.min_len} of its {self.plural}."
+            return f"must have at least {self.min_len} {self.plural}, got {n}."
+        if n > self.max_len:
+            return (f"has {n} {self.plural}; the limit is {self.max_len} (see the size limits in "
+                    "data/README.md; split the data into several files).")  # fmt: skip
+        return self.rule(value) if self.rule is not None else None
+
+
+def ListOf(item, min_len: int = 0, max_len: int = MAX_PROMPTS, label: str = None,  # noqa: N802
+           plural: str = "entries", rule=None):  # fmt: skip
+    """A JSON list of ``item`` values, ``min_len`` to ``max_len`` long.
+
+    ``label`` names the items in locations (``prompt 3``); without it entries show as
+    ``field 'pi_F'[3]``. ``rule(list) -> message or None`` adds a check on the whole list.
     """
-    text = read_text(path, what)
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        line = line.removesuffix("\r")
-        if line.strip():
-            yield lineno, line
+    spec = _List(min_len, max_len, label, plural, rule)
+    checks = ()
+    if rule is not None:
+
+        def _rule(values: list) -> list:
+            if rule(values):
+                raise ValueError("rule")
+            return values
+
+        checks = (AfterValidator(_rule),)
+    return Annotated[list[item], Strict(), Field(min_length=min_len, max_length=max_len),
+                     *checks, spec]  # fmt: skip
+
+
+def _any_json_problem(value, loc: tuple = (), depth: int = 0):
+    """``(location, message)`` of the first non-finite number or too-deep nesting, else None."""
+    if depth > MAX_DEPTH:
+        return loc, f"is nested more than {MAX_DEPTH} levels deep."
+    if isinstance(value, dict):
+        items = [(("field", k), v) for k, v in value.items()]
+    elif isinstance(value, list):
+        items = [(("item", None, i), v) for i, v in enumerate(value)]
+    else:
+        if isinstance(value, float) and not math.isfinite(value):
+            return loc, (f"must be a finite number, got {show(value)}; NaN and infinity are not "
+                         "allowed.")  # fmt: skip
+        return None
+    for seg, v in items:
+        found = _any_json_problem(v, (*loc, seg), depth + 1)
+        if found:
+            return found
+    return None
+
+
+@dataclass(frozen=True)
+class _AnyJson(Spec):
+    def explain(self, value):
+        return _any_json_problem(value)
+
+
+def _any_json_ok(value):
+    if _any_json_problem(value):
+        raise ValueError("bad json")
+    return value
+
+
+AnyJson = Annotated[Any, AfterValidator(_any_json_ok), _AnyJson()]
+"""Any JSON value whose numbers are finite, nested at most ``MAX_DEPTH`` deep."""
+
+
+# --------------------------------------------------------------------------- records
+class Record(BaseModel):
+    """A JSON object with known fields: strict types, unknown keys refused with the closest
+    known one suggested (``what`` names the object in messages; ``misplaced`` maps keys of
+    another form of the file to the message that explains why they are not allowed here)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    what: ClassVar[str] = "object"
+    misplaced: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def check(cls, value, loc: Loc = ()) -> dict:
+        """The clean copy of ``value`` (a parsed JSON object) or a ``ValueError`` at ``loc``."""
+        _no_duplicate_keys(cls, value, loc)
+        try:
+            model = cls.model_validate(value)
+        except ValidationError as err:
+            raise ValueError(explain(cls, err, loc)) from None
+        return _dump(model)
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(cls.model_fields)
+
+
+def _dump(model: BaseModel) -> dict:
+    """The fields given, and the defaults that are not ``None`` (nested records likewise)."""
+
+    def clean(v):
+        if isinstance(v, BaseModel):
+            return _dump(v)
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return v
+
+    out = {}
+    for name, info in type(model).model_fields.items():
+        if name in model.model_fields_set:
+            out[name] = clean(getattr(model, name))
+        elif info.default is not None:
+            out[name] = info.default
+    return out
+
+
+# --------------------------------------------------------------------------- explaining errors
+@dataclass
+class _Node:
+    """Where a location leads in the schema: a record, a list's items, or a leaf with its spec."""
+
+    model: type | None = None
+    spec: Spec | None = None
+    item: Any = None  # the annotation of a list's items
+    nullable: bool = False
+
+
+def _node(annotation, metadata=()) -> _Node:
+    metadata = list(metadata)
+    while typing.get_origin(annotation) is Annotated:
+        annotation, *more = typing.get_args(annotation)
+        metadata += more
+    nullable = False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        nullable = len(args) < len(typing.get_args(annotation))
+        inner = _node(args[0]) if len(args) == 1 else _Node()
+        return _Node(inner.model, next((m for m in metadata if isinstance(m, Spec)), inner.spec),
+                     inner.item, nullable)  # fmt: skip
+    spec = next((m for m in metadata if isinstance(m, Spec)), None)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _Node(model=annotation, spec=spec)
+    if typing.get_origin(annotation) is list:
+        return _Node(spec=spec, item=typing.get_args(annotation)[0])
+    return _Node(spec=spec)
+
+
+def _walk(cls: type, path: tuple) -> tuple[Loc, _Node | None, list]:
+    """Follow a pydantic location ``path`` from record ``cls``: our location, the node it
+    reaches (``None``: a key the record does not have), and a sort key in document order."""
+    loc: list = []
+    node = _Node(model=cls)
+    order: list = []
+    for seg in path:
+        if isinstance(seg, str):
+            loc.append(("field", seg))
+            if node is None or node.model is None:
+                node = _Node() if node is not None else None
+                order.append((2, 0))
+                continue
+            names = list(node.model.model_fields)
+            if seg not in names:
+                return tuple(loc), None, order
+            order.append((2, names.index(seg)))
+            info = node.model.model_fields[seg]
+            node = _node(info.annotation, info.metadata)
+        else:
+            label = node.spec.label if node is not None and isinstance(node.spec, _List) else None
+            loc.append(("item", label, seg))
+            order.append((2, seg))
+            node = _node(node.item) if node is not None and node.item is not None else _Node()
+    return tuple(loc), node, order
+
+
+def _parent(cls: type, path: tuple) -> tuple[Loc, type, list]:
+    loc, node, order = _walk(cls, path)
+    return loc, node.model if node is not None and node.model is not None else cls, order
+
+
+def _sort_key(cls: type, error: dict) -> list:
+    path, kind = tuple(error["loc"]), error["type"]
+    if kind == "extra_forbidden":  # at one object: unknown keys, then missing ones, then values
+        return [*_parent(cls, path[:-1])[2], (0, 0)]
+    if kind == "missing":
+        _, model, order = _parent(cls, path[:-1])
+        names = list(model.model_fields)
+        return [*order, (1, names.index(path[-1]) if path[-1] in names else 0)]
+    return _walk(cls, path)[2]
+
+
+def explain(cls: type, err: ValidationError, loc: Loc = ()) -> str:
+    """The one message for pydantic's first error in document order (as a reader meets it)."""
+    errors = err.errors(include_url=False)
+    error = min(errors, key=lambda e: _sort_key(cls, e))
+    path, kind, value = tuple(error["loc"]), error["type"], error.get("input")
+    if kind == "extra_forbidden":
+        where, model, _ = _parent(cls, path[:-1])
+        key = str(path[-1])
+        if key in model.misplaced:
+            return _at((*loc, *where, ("field", key)), model.misplaced[key])
+        return _at((*loc, *where), unknown_key_message(key, list(model.model_fields), model.what,
+                                                       [*model.misplaced]))  # fmt: skip
+    if kind == "missing":
+        where, model, _ = _parent(cls, path[:-1])
+        key = str(path[-1])
+        doc = model.model_fields[key].description if key in model.model_fields else None
+        return _at((*loc, *where), f"missing field '{key}'{f' ({doc})' if doc else ''}.")
+    where, node, _ = _walk(cls, path)
+    if node is not None and node.model is not None and not isinstance(value, dict):
+        return _at(
+            (*loc, *where), f"expected a JSON object ({node.model.what}), got {show(value)}."
+        )
+    found = node.spec.explain(value) if node is not None and node.spec is not None else None
+    if isinstance(found, tuple):
+        deeper, message = found
+        where = (*where, *deeper)
+    else:
+        message = found or f"{error['msg']}, got {show(value)}."
+    if node is not None and node.nullable:
+        message = f"{message.rstrip('.')} (or null)."
+    return _at((*loc, *where), message)
+
+
+def _at(loc: Loc, message: str) -> str:
+    where = render(loc)
+    return f"{where}: {message}" if where else message
+
+
+def _no_duplicate_keys(cls: type, value, loc: Loc, path: tuple = ()) -> None:
+    """A key given twice in one object (JSON keeps the last one silently) is an error."""
+    if isinstance(value, dict):
+        for key in getattr(value, "duplicates", ()):
+            where = _walk(cls, (*path, key))[0]
+            fail((*loc, *where), "appears more than once in the same object; keep one.")
+        for key, v in value.items():
+            _no_duplicate_keys(cls, v, loc, (*path, key))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _no_duplicate_keys(cls, v, loc, (*path, i))
 
 
 # --------------------------------------------------------------------------- the schemas
@@ -511,203 +536,257 @@ _TABLE_ONLY = (
     "has 'responses' and every candidate has 'R' (and 'V')."
 )
 
-RESPONSE = Obj(
-    "response",
-    {
-        "text": Field(Str(empty_ok=True), doc="the answer y"),
-        "reward": Field(Num(), doc="r(x, y), judged against the original prompt"),
-    },
-)
 
-_CANDIDATE_COMMON = {
-    "text": Field(Str(), doc="the rewrite x'; candidate 0 is the original prompt"),
-    "rho_sft": Field(Num(0.0, 1.0), doc="rho_sft(x'|x); a prompt's candidates sum to 1"),
-}
-_CANDIDATE_NOTES = {
-    "sim": Field(Num(-1.0, 1.0), required=False, doc="semantic preservation cos(x, x')"),
-    "kind": Field(Enum(CANDIDATE_KINDS, "kind"), required=False, doc="how the rewrite was made"),
-}
-
-CANDIDATE_FULL = Obj(
-    "candidate (full form)",
-    {
-        **_CANDIDATE_COMMON,
-        "pi_F": Field(
-            ListOf(Num(0.0, 1.0), min_len=1, max_len=MAX_RESPONSES, plural="probabilities"),
-            doc="pi_F(y|x'), one probability per response of the prompt, summing to 1",
-        ),
-        **_CANDIDATE_NOTES,
-    },
-    misplaced={"R": f"'R' {_TABLE_ONLY}", "V": f"'V' {_TABLE_ONLY}", "se": f"'se' {_TABLE_ONLY}"},
-)
-
-CANDIDATE_TABLE = Obj(
-    "candidate (estimated form)",
-    {
-        **_CANDIDATE_COMMON,
-        "R": Field(Num(), doc="R(x, x'), the mean reward of the rewrite"),
-        "V": Field(
-            Num(0.0, MAX_ABS**2),
-            required=False,
-            default=0.0,
-            doc="variance of the reward over answers, >= 0 (default 0)",
-        ),
-        "se": Field(
-            Num(0.0, MAX_ABS), required=False, default=0.0, doc="standard error of R, >= 0"
-        ),
-        **_CANDIDATE_NOTES,
-    },
-    misplaced={"pi_F": f"'pi_F' {_FULL_ONLY}"},
-)
-
-_PROMPT_COMMON = {
-    "text": Field(Str(), doc="the user prompt x"),
-    "weight": Field(
-        Num(0.0, MAX_ABS),
-        required=False,
-        default=1.0,
-        doc="P(x) before normalisation, >= 0; omit it for the default 1",
-    ),
-}
-
-PROMPT_FULL = Obj(
-    "prompt (full form)",
-    {
-        **_PROMPT_COMMON,
-        "responses": Field(
-            ListOf(RESPONSE, 1, MAX_RESPONSES, label="response", plural="responses"),
-            doc="the answers with their rewards; in the full form every prompt has "
-            "'responses' (prompt 0 has them), in the estimated form none does",
-        ),
-        "candidates": Field(
-            ListOf(CANDIDATE_FULL, 1, MAX_CANDIDATES, label="candidate", plural="candidates"),
-            doc="the rewrites, the original prompt first",
-        ),
-    },
-)
-
-PROMPT_TABLE = Obj(
-    "prompt (estimated form)",
-    {
-        **_PROMPT_COMMON,
-        "candidates": Field(
-            ListOf(CANDIDATE_TABLE, 1, MAX_CANDIDATES, label="candidate", plural="candidates"),
-            doc="the rewrites, the original prompt first",
-        ),
-    },
-    misplaced={"responses": f"'responses' {_FULL_ONLY}"},
-)
-
-META = Obj(
-    "table meta",
-    {
-        "task": Field(Str(), required=False, doc="the task family"),
-        "split": Field(Str(), required=False, doc="the split"),
-        "n": Field(Num(1, MAX_SAMPLES, integer=True), required=False, doc="answers per rewrite"),
-        "seed": Field(Num(0, 2**64, integer=True), required=False, doc="sampling seed"),
-        "reward": Field(Str(), required=False, doc="reward id name@version"),
-        "sampling": Field(AnyJson(), required=False, doc="generation settings"),
-        "model": Field(Str(), required=False, doc="frozen LLM fingerprint"),
-        "max_prompts": Field(
-            Num(1, MAX_PROMPTS, integer=True),
-            required=False,
-            doc="the table covers only the first max_prompts prompts of the task file",
-        ),
-    },
-)
-
-_REWARD_RANGE = ListOf(Num(), 2, 2, plural="numbers [lo, hi]", rule=_range_rule)
+def _doc(text: str):
+    return Field(description=text)
 
 
-def _problem(prompt: Obj) -> Obj:
-    return Obj(
-        "problem file",
-        {
-            "name": Field(Str(empty_ok=True, max_len=1_000), required=False, doc="a short name"),
-            "description": Field(Str(empty_ok=True), required=False, doc="free text"),
-            "reward_range": Field(
-                _REWARD_RANGE, required=False, doc="[lo, hi] with lo < hi containing every reward"
-            ),
-            "meta": Field(META, required=False, doc="provenance of an estimated table"),
-            "prompts": Field(
-                ListOf(prompt, 1, MAX_PROMPTS, label="prompt", plural="prompts"),
-                doc="a non-empty list of prompts",
-            ),
-        },
-    )
+class Response(Record):
+    what: ClassVar[str] = "response"
+    text: Annotated[Str(empty_ok=True), _doc("the answer y")]
+    reward: Annotated[Num(), _doc("r(x, y), judged against the original prompt")]
 
 
-PROBLEM_FULL = _problem(PROMPT_FULL)
-PROBLEM_TABLE = _problem(PROMPT_TABLE)
+_Sim = Annotated[Num(-1.0, 1.0), _doc("semantic preservation cos(x, x')")]
+_Kind = Annotated[Enum(CANDIDATE_KINDS, "kind"), _doc("how the rewrite was made")]
+
+
+class CandidateFull(Record):
+    what: ClassVar[str] = "candidate (full form)"
+    misplaced: ClassVar[dict[str, str]] = {
+        "R": f"'R' {_TABLE_ONLY}", "V": f"'V' {_TABLE_ONLY}", "se": f"'se' {_TABLE_ONLY}"}  # fmt: skip
+    text: Annotated[Str(), _doc("the rewrite x'; candidate 0 is the original prompt")]
+    rho_sft: Annotated[Num(0.0, 1.0), _doc("rho_sft(x'|x); a prompt's candidates sum to 1")]
+    pi_F: Annotated[
+        ListOf(Num(0.0, 1.0), min_len=1, max_len=MAX_RESPONSES, plural="probabilities"),
+        _doc("pi_F(y|x'), one probability per response of the prompt, summing to 1"),
+    ]
+    sim: _Sim = None
+    kind: _Kind = None
+
+
+_V = Annotated[Num(0.0, MAX_ABS**2), _doc("variance of the reward over answers, >= 0 (default 0)")]
+_SE = Annotated[Num(0.0, MAX_ABS), _doc("standard error of R, >= 0")]
+
+
+class CandidateTable(Record):
+    what: ClassVar[str] = "candidate (estimated form)"
+    misplaced: ClassVar[dict[str, str]] = {"pi_F": f"'pi_F' {_FULL_ONLY}"}
+    text: Annotated[Str(), _doc("the rewrite x'; candidate 0 is the original prompt")]
+    rho_sft: Annotated[Num(0.0, 1.0), _doc("rho_sft(x'|x); a prompt's candidates sum to 1")]
+    R: Annotated[Num(), _doc("R(x, x'), the mean reward of the rewrite")]
+    V: _V = 0.0
+    se: _SE = 0.0
+    sim: _Sim = None
+    kind: _Kind = None
+
+
+_Text = Annotated[Str(), _doc("the user prompt x")]
+_Weight = Annotated[
+    Num(0.0, MAX_ABS), _doc("P(x) before normalisation, >= 0; omit it for the default 1")
+]
+_CANDIDATES = "the rewrites, the original prompt first"
+
+
+class PromptFull(Record):
+    what: ClassVar[str] = "prompt (full form)"
+    text: _Text
+    weight: _Weight = 1.0
+    responses: Annotated[
+        ListOf(Response, 1, MAX_RESPONSES, label="response", plural="responses"),
+        _doc("the answers with their rewards; in the full form every prompt has 'responses' "
+             "(prompt 0 has them), in the estimated form none does"),
+    ]  # fmt: skip
+    candidates: Annotated[
+        ListOf(CandidateFull, 1, MAX_CANDIDATES, label="candidate", plural="candidates"),
+        _doc(_CANDIDATES),
+    ]
+
+
+class PromptTable(Record):
+    what: ClassVar[str] = "prompt (estimated form)"
+    misplaced: ClassVar[dict[str, str]] = {"responses": f"'responses' {_FULL_ONLY}"}
+    text: _Text
+    weight: _Weight = 1.0
+    candidates: Annotated[
+        ListOf(CandidateTable, 1, MAX_CANDIDATES, label="candidate", plural="candidates"),
+        _doc(_CANDIDATES),
+    ]
+
+
+class Meta(Record):
+    what: ClassVar[str] = "table meta"
+    task: Annotated[Str(), _doc("the task family")] = None
+    split: Annotated[Str(), _doc("the split")] = None
+    n: Annotated[Num(1, MAX_SAMPLES, integer=True), _doc("answers per rewrite")] = None
+    seed: Annotated[Num(0, 2**64, integer=True), _doc("sampling seed")] = None
+    reward: Annotated[Str(), _doc("reward id name@version")] = None
+    sampling: Annotated[AnyJson, _doc("generation settings")] = None
+    model: Annotated[Str(), _doc("frozen LLM fingerprint")] = None
+    max_prompts: Annotated[
+        Num(1, MAX_PROMPTS, integer=True),
+        _doc("the table covers only the first max_prompts prompts of the task file"),
+    ] = None
+
+
+_RewardRange = Annotated[
+    ListOf(Num(), 2, 2, plural="numbers [lo, hi]", rule=_range_rule),
+    _doc("[lo, hi] with lo < hi containing every reward"),
+]
+_Name = Annotated[Str(empty_ok=True, max_len=1_000), _doc("a short name")]
+_Description = Annotated[Str(empty_ok=True), _doc("free text")]
+_MetaField = Annotated[Meta, _doc("provenance of an estimated table")]
+_PROMPTS = "a non-empty list of prompts"
+
+
+class ProblemFull(Record):
+    what: ClassVar[str] = "problem file"
+    name: _Name = None
+    description: _Description = None
+    reward_range: _RewardRange = None
+    meta: _MetaField = None
+    prompts: Annotated[
+        ListOf(PromptFull, 1, MAX_PROMPTS, label="prompt", plural="prompts"), _doc(_PROMPTS)
+    ]
+
+
+class ProblemTable(Record):
+    what: ClassVar[str] = "problem file"
+    name: _Name = None
+    description: _Description = None
+    reward_range: _RewardRange = None
+    meta: _MetaField = None
+    prompts: Annotated[
+        ListOf(PromptTable, 1, MAX_PROMPTS, label="prompt", plural="prompts"), _doc(_PROMPTS)
+    ]
+
 
 # A task table written by `alignpro-lite estimate` (tables.load_task_table): everything the
 # estimator writes is required.
-TASK_TABLE = _problem(
-    PROMPT_TABLE.replace_field(
-        "candidates",
-        ListOf(
-            CANDIDATE_TABLE.require("V", "se", "sim", "kind"),
-            1,
-            MAX_CANDIDATES,
-            label="candidate",
-            plural="candidates",
-        ),
-    ).require("weight")
-).require("reward_range")
+class CandidateTaskTable(CandidateTable):
+    V: _V
+    se: _SE
+    sim: _Sim
+    kind: _Kind
 
-SAMPLES_LINE = Obj(
-    "samples line",
-    {
-        "prompt_id": Field(Str(), doc="the id of the prompt in the task file"),
-        "c": Field(Num(0, MAX_CANDIDATES, integer=True), doc="the candidate index, from 0"),
-        "kind": Field(Enum(CANDIDATE_KINDS, "kind"), doc="the candidate's kind"),
-        "candidate": Field(Str(), doc="the candidate's text"),
-        "responses": Field(
-            ListOf(Str(empty_ok=True), 1, MAX_SAMPLES, plural="answers"),
-            doc="the sampled answers",
-        ),
-        "rewards": Field(
-            ListOf(Num(), 1, MAX_SAMPLES, plural="rewards"), doc="one reward per answer"
-        ),
-    },
-)
 
-TASK_CANDIDATE = Obj(
-    "task candidate",
-    {
-        "text": Field(Str(), doc="the rewrite x'"),
-        "kind": Field(Enum(CANDIDATE_KINDS, "kind"), doc="original | instruction | bad"),
-        "type": Field(
-            Str(max_len=40),
-            required=False,
-            doc="the rewrite type: 'original', 'bad' or the template's name (e.g. 'refuse-rule'); "
-            "default: the kind",
-        ),
-    },
-)
+class PromptTaskTable(PromptTable):
+    weight: _Weight
+    candidates: Annotated[
+        ListOf(CandidateTaskTable, 1, MAX_CANDIDATES, label="candidate", plural="candidates"),
+        _doc(_CANDIDATES),
+    ]
 
-TASK_RECORD = Obj(
-    "task line",
-    {
-        "id": Field(Str(max_len=200), doc="unique id, e.g. kind-train-001"),
-        "task": Field(Enum(TASKS, "task"), doc="the family; must match the file name"),
-        "split": Field(Enum(SPLITS, "split"), doc="train or test; must match the file name"),
-        "prompt": Field(Str(), doc="the user prompt x"),
-        "label": Field(
-            Nullable(Enum(LABELS, "label")),
-            doc="'harmful' or 'benign' for harmlessness, null elsewhere",
-        ),
-        "reference": Field(
-            Nullable(Str()), doc="a short correct answer for helpfulness, null elsewhere"
-        ),
-        "key": Field(
-            Nullable(ListOf(Str(max_len=60), 1, 8, plural="keys")),
-            required=False,
-            doc="helpfulness: 1-8 short key answers (any one in a reply = correct), null elsewhere",
-        ),
-        "candidates": Field(
-            ListOf(TASK_CANDIDATE, 2, MAX_CANDIDATES, label="candidate", plural="candidates"),
-            doc="at least 2 rewrites, the original first",
-        ),
-    },
-)
+
+class TaskTable(ProblemTable):
+    reward_range: _RewardRange
+    prompts: Annotated[
+        ListOf(PromptTaskTable, 1, MAX_PROMPTS, label="prompt", plural="prompts"), _doc(_PROMPTS)
+    ]
+
+
+class SamplesLine(Record):
+    what: ClassVar[str] = "samples line"
+    prompt_id: Annotated[Str(), _doc("the id of the prompt in the task file")]
+    c: Annotated[Num(0, MAX_CANDIDATES, integer=True), _doc("the candidate index, from 0")]
+    kind: Annotated[Enum(CANDIDATE_KINDS, "kind"), _doc("the candidate's kind")]
+    candidate: Annotated[Str(), _doc("the candidate's text")]
+    responses: Annotated[
+        ListOf(Str(empty_ok=True), 1, MAX_SAMPLES, plural="answers"), _doc("the sampled answers")
+    ]
+    rewards: Annotated[
+        ListOf(Num(), 1, MAX_SAMPLES, plural="rewards"), _doc("one reward per answer")
+    ]
+
+
+class TaskCandidate(Record):
+    what: ClassVar[str] = "task candidate"
+    text: Annotated[Str(), _doc("the rewrite x'")]
+    kind: Annotated[Enum(CANDIDATE_KINDS, "kind"), _doc("original | instruction | bad")]
+    type: Annotated[
+        Str(max_len=40),
+        _doc("the rewrite type: 'original', 'bad' or the template's name (e.g. 'refuse-rule'); "
+             "default: the kind"),
+    ] = None  # fmt: skip
+
+
+class TaskRecord(Record):
+    what: ClassVar[str] = "task line"
+    id: Annotated[Str(max_len=200), _doc("unique id, e.g. kind-train-001")]
+    task: Annotated[Enum(TASKS, "task"), _doc("the family; must match the file name")]
+    split: Annotated[Enum(SPLITS, "split"), _doc("train or test; must match the file name")]
+    prompt: Annotated[Str(), _doc("the user prompt x")]
+    label: Annotated[
+        Enum(LABELS, "label") | None,
+        _doc("'harmful' or 'benign' for harmlessness, null elsewhere"),
+    ]
+    reference: Annotated[
+        Str() | None, _doc("a short correct answer for helpfulness, null elsewhere")
+    ]
+    key: (
+        Annotated[
+            ListOf(Str(max_len=60), 1, 8, plural="keys"),
+            _doc("helpfulness: 1-8 short key answers (any one in a reply = correct), null "
+                 "elsewhere"),
+        ]
+        | None
+    ) = None  # fmt: skip
+    candidates: Annotated[
+        ListOf(TaskCandidate, 2, MAX_CANDIDATES, label="candidate", plural="candidates"),
+        _doc("at least 2 rewrites, the original first"),
+    ]
+
+
+# The names the loaders use.
+RESPONSE, CANDIDATE_FULL, CANDIDATE_TABLE = Response, CandidateFull, CandidateTable
+PROMPT_FULL, PROMPT_TABLE, META = PromptFull, PromptTable, Meta
+PROBLEM_FULL, PROBLEM_TABLE, TASK_TABLE = ProblemFull, ProblemTable, TaskTable
+SAMPLES_LINE, TASK_CANDIDATE, TASK_RECORD = SamplesLine, TaskCandidate, TaskRecord
+
+FILE_TYPES: dict[str, type[Record]] = {
+    "problem file (full form)": ProblemFull,
+    "problem file (estimated form)": ProblemTable,
+    "task table (alignpro-lite estimate)": TaskTable,
+    "samples line (tables/*_samples.jsonl)": SamplesLine,
+    "task line (tasks/*.jsonl)": TaskRecord,
+}
+"""Every data file type, by the name ``data/README.md`` gives it."""
+
+
+# --------------------------------------------------------------------------- settings files
+_SETTING_TYPES = {
+    "int": Num(-math.inf, math.inf, integer=True),
+    "float": Num(-math.inf, math.inf),
+    "str": Str(),
+    "tuple[str, ...]": ListOf(Str(), 0, 1_000, plural="strings"),
+    "tuple[float, ...]": ListOf(Num(-math.inf, math.inf), 0, 1_000, plural="numbers"),
+}
+
+
+def settings_record(config: type, what: str, required: bool = True) -> type[Record]:
+    """A :class:`Record` for the JSON file of the settings dataclass ``config`` (``run.json``,
+    ``replicate.json``): one strictly typed field per dataclass field (``int``, ``float``,
+    ``str``, their ``| None`` forms, tuples of strings or numbers), other keys ignored (they are
+    the file's own bookkeeping). ``required=False``: a missing field keeps the class default."""
+    from dataclasses import MISSING, fields
+
+    from pydantic import create_model
+
+    spec = {}
+    for f in fields(config):
+        kind = str(f.type).replace("typing.", "")
+        nullable = kind.endswith(" | None")
+        base = _SETTING_TYPES[kind.removesuffix(" | None")]
+        annotation = base | None if nullable else base
+        has_default = f.default is not MISSING or f.default_factory is not MISSING
+        spec[f.name] = (annotation, ...) if required or not has_default else (annotation, None)
+    model = create_model(config.__name__ + "File", __base__=Record, **spec)
+    model.model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+    model.model_rebuild(force=True)
+    model.what = what
+    return model
+
+
+def json_schemas() -> dict[str, dict]:
+    """The JSON Schema (draft 2020-12) of every data file type, as ``data/README.md`` shows it."""
+    return {name: model.model_json_schema() for name, model in FILE_TYPES.items()}

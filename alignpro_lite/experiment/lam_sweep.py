@@ -402,9 +402,9 @@ def _lam_sweep(
 ) -> dict[str, pd.DataFrame]:
     from alignpro_lite.experiment.replicate import (
         CONFIG_FILE,
-        ReplicateConfig,
         adapter_digest,
         fit_rows,
+        read_saved_config,
     )
     from alignpro_lite.llm.tasks import load_task
 
@@ -413,8 +413,7 @@ def _lam_sweep(
     if not (runs / CONFIG_FILE).is_file():
         raise ValueError(f"{runs} holds no replication ({CONFIG_FILE} is missing); give the "
                          "folder `alignpro-lite replicate --out` wrote, e.g. --runs runs.")  # fmt: skip
-    saved = json.loads((runs / CONFIG_FILE).read_text(encoding="utf-8"))
-    rcfg = ReplicateConfig.from_json(saved)
+    rcfg, saved = read_saved_config(runs / CONFIG_FILE)  # the pydantic-checked replicate.json
     if cfg.task not in saved.get("weights", {}):
         raise ValueError(
             f"{runs} has no {cfg.task!r} bank; its tasks are {list(saved.get('weights', {}))}."

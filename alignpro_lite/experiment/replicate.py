@@ -173,32 +173,22 @@ class ReplicateConfig:
         return cls(**kw)
 
 
-def _read_saved_config(path: Path) -> tuple[ReplicateConfig, dict]:
+def read_saved_config(path: Path) -> tuple[ReplicateConfig, dict]:
     """The config saved in ``OUT/replicate.json``, or a ``ValueError`` that names the file and
-    the field: not JSON, not an object, or a field of the wrong type (``"n_samples": "2"``)."""
+    the field: not JSON, not an object, or a field of the wrong type (``"n_samples": "2"``),
+    checked by the pydantic schema :func:`~alignpro_lite.exact.schema.settings_record`."""
+    from alignpro_lite.exact.schema import load_json, settings_record
+
     try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
-        raise ValueError(f"{path}: not a replication config ({err}); restore it or use another "
-                         "--out.") from None  # fmt: skip
+        d = load_json(path, "replication config")
+    except ValueError as err:
+        raise ValueError(f"{err} Restore it or use another --out.") from None
     if not isinstance(d, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(d).__name__}.")
-    defaults = ReplicateConfig()
-    for f in fields(ReplicateConfig):
-        if f.name not in d:
-            continue
-        v, want = d[f.name], getattr(defaults, f.name)
-        ok = (
-            isinstance(v, list | tuple) if isinstance(want, tuple)
-            else (v is None or isinstance(v, int) and not isinstance(v, bool)) if f.name in ("n_prompts", "n_test_prompts")
-            else isinstance(v, str) if isinstance(want, str)
-            else isinstance(v, int | float) and not isinstance(v, bool) if isinstance(want, float)
-            else isinstance(v, int) and not isinstance(v, bool) if isinstance(want, int)
-            else True
-        )  # fmt: skip
-        if not ok:
-            raise ValueError(f"{path}: field {f.name!r} must be like {want!r}, got {v!r}; restore "
-                             "the file or use another --out.")  # fmt: skip
+    try:
+        settings_record(ReplicateConfig, "replication config", required=False).check(d)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err} Restore the file or use another --out.") from None
     try:
         return ReplicateConfig.from_json(d), d
     except (TypeError, ValueError) as err:
@@ -665,7 +655,7 @@ def _replicate(
     saved = out / CONFIG_FILE
     weights = {t: list(preregistered_weights(t)) for t in cfg.tasks}  # λ, β: data/headroom
     if saved.is_file():
-        old, d = _read_saved_config(saved)
+        old, d = read_saved_config(saved)
         if old != cfg:
             diff = what_changed(old.to_json(), cfg.to_json())
             raise ValueError(

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from alignpro_lite.atomic import check_out_dir, out_lock, write_text_atomic
-from alignpro_lite.exact.schema import read_text
+from alignpro_lite.exact.schema import read_text, settings_record
 from alignpro_lite.exact.validate import positive_scalar, what_changed
 from alignpro_lite.learn import generative as G
 from alignpro_lite.learn.train import (
@@ -154,38 +154,31 @@ class RunConfig:
                 f"{', '.join(map(repr, missing))} (a run.json holds all of {', '.join(names)}); "
                 "restore the file or train into a fresh --out."
             )
-        kw = {}
-        for f in fields(cls):
-            v, kind = d[f.name], str(f.type)  # "int", "float", "str", "str | None", ...
-            ok = {
-                "int": isinstance(v, int) and not isinstance(v, bool),
-                "float": isinstance(v, (int, float)) and not isinstance(v, bool),
-                "float | None": v is None
-                or (isinstance(v, (int, float)) and not isinstance(v, bool)),
-                "str": isinstance(v, str),
-                "str | None": v is None or isinstance(v, str),
-            }[kind]
-            if kind == "int" and isinstance(v, float) and v.is_integer():
-                ok, v = True, int(v)
-            if not ok:
-                raise ValueError(
-                    f"{where}key {f.name!r} must be {_KIND_TEXT[kind]}, got {v!r} "
-                    f"({type(v).__name__}); fix the file or train into a fresh --out."
-                )
-            kw[f.name] = v
+        for f in fields(cls):  # 10.0 for an integer setting: what json.dump of 10.0 wrote
+            v = d[f.name]
+            if str(f.type) == "int" and isinstance(v, float) and v.is_integer():
+                d[f.name] = int(v)
+        try:
+            clean = run_file_schema().check(d)
+        except ValueError as err:
+            raise ValueError(f"{where}{err} Fix the file or train into a fresh --out.") from None
+        kw = {f.name: clean[f.name] for f in fields(cls)}
         try:
             return cls(**kw)
         except ValueError as err:
             raise ValueError(f"{where}{err}") from None
 
 
-_KIND_TEXT = {
-    "int": "an integer",
-    "float": "a number",
-    "float | None": "a number or null",
-    "str": "a string",
-    "str | None": "a string or null",
-}
+def run_file_schema():
+    """The pydantic schema of ``run.json`` (:func:`alignpro_lite.exact.schema.settings_record`:
+    every :class:`RunConfig` field, strictly typed; other keys ignored)."""
+    global _RUN_FILE
+    if _RUN_FILE is None:
+        _RUN_FILE = settings_record(RunConfig, "run file")
+    return _RUN_FILE
+
+
+_RUN_FILE = None
 
 
 def migrate_run_config(d: dict) -> dict:

@@ -54,7 +54,7 @@ __all__ = [
     "task_path",
 ]
 
-FIELDS = tuple(schema.TASK_RECORD.fields)  # every line has exactly these
+FIELDS = schema.TASK_RECORD.field_names()  # every line has exactly these
 
 
 @dataclass(frozen=True)
