@@ -33,6 +33,9 @@ __all__ = [
     "write_text_atomic",
     "out_lock",
     "sweep_stale",
+    "file_sha256",
+    "write_sealed_json",
+    "verify_sealed",
 ]
 
 
@@ -67,6 +70,7 @@ def check_out_dir(out: str | Path, names: Iterable[str] = (), flag: str = "--out
             "command replaces its output folder as a whole, so give a subfolder, e.g. "
             f"{flag} {os.path.join(text, 'out')}."
         )
+    _refuse_sources(out, flag, text)
     parent = _existing_ancestor(out.absolute().parent)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(
@@ -86,6 +90,33 @@ def check_out_dir(out: str | Path, names: Iterable[str] = (), flag: str = "--out
                     "of that name; move it away or choose another folder."
                 )
     return out
+
+
+SOURCES = ("alignpro_lite", "notebooks", "tests", "scripts", "docs", "benchmarks", ".git", ".ci",
+           "data/tasks", "data/paper", "data/headroom", "data/preferences")  # fmt: skip
+"""The repository's sources and shipped inputs: no command writes its set into them (outputs go
+to ``build/``, ``runs/``, ``data/tables`` or anywhere outside the repository)."""
+
+
+def _refuse_sources(out: Path, flag: str, text: str) -> None:
+    """``ValueError`` if ``out``, with every link followed, is the repository itself or lies in
+    one of its :data:`SOURCES` (a link to ``notebooks/`` given as ``--out`` included)."""
+    from alignpro_lite.config import repo_root
+
+    root = repo_root().resolve()
+    try:
+        real = out.resolve(strict=False)
+    except (RuntimeError, OSError):
+        return  # a loop: check_out_dir names it
+    if not (root / "pyproject.toml").is_file():
+        return  # an installed package: no sources beside it to protect
+    inside = [s for s in SOURCES if real == root / s or (root / s) in real.parents]
+    if real == root or inside:
+        what = "the repository itself" if real == root else f"the repository's {inside[0]}/"
+        raise ValueError(
+            f"{flag} {text!r} is {what} ({real}); commands never write into the sources: give a "
+            f"folder under build/ or runs/, e.g. {flag} build/out."
+        )
 
 
 def _folder_mode(out: Path) -> int:
@@ -317,3 +348,61 @@ def out_lock(out: str | Path, flag: str = "--out") -> Iterator[Path]:
 
 
 _HELD: dict[str, list] = {}
+
+
+# --------------------------------------------------------------------------- sealed sets
+DIGESTS_KEY = "outputs_sha256"
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes (read in 1 MiB chunks)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_sealed_json(folder: str | Path, name: str, meta: dict, **dump) -> None:
+    """Write ``folder/name`` (e.g. a report's ``report.json``) holding ``meta`` and, under
+    ``outputs_sha256``, the SHA-256 of every other file of ``folder`` (the set just written in
+    a staging folder), so a later reader can tell an edited output from the one written."""
+    import json
+
+    folder = Path(folder)
+    digests = {p.name: file_sha256(p) for p in sorted(folder.iterdir())
+               if p.is_file() and not p.is_symlink() and p.name != name}  # fmt: skip
+    write_text_atomic(folder / name, json.dumps({**meta, DIGESTS_KEY: digests}, indent=1, **dump))
+
+
+def verify_sealed(folder: str | Path, name: str = "report.json", files=None) -> None:
+    """Check the outputs of ``folder`` against the digests its ``name`` recorded
+    (:func:`write_sealed_json`): ``ValueError`` naming the first file that is missing or was
+    changed after it was written. ``files``: only these (default: every recorded one). A set
+    written before digests were recorded (no ``outputs_sha256``) is read as it is."""
+    import json
+
+    folder = Path(folder)
+    meta_path = folder / name
+    if not meta_path.is_file():
+        return
+    try:
+        recorded = json.loads(meta_path.read_text(encoding="utf-8")).get(DIGESTS_KEY)
+    except (ValueError, AttributeError):
+        raise ValueError(f"{meta_path} is not a JSON object; rerun the command that wrote "
+                         f"{folder}.") from None  # fmt: skip
+    if not isinstance(recorded, dict):
+        return
+    for fname, digest in recorded.items():
+        if files is not None and fname not in files:
+            continue
+        path = folder / fname
+        if not path.is_file():
+            raise ValueError(f"{path} is missing (recorded in {meta_path}); rerun the command "
+                             "that wrote it, or restore the file.")  # fmt: skip
+        if file_sha256(path) != digest:
+            raise ValueError(f"{path} was changed after it was written (its SHA-256 no longer "
+                             f"matches {meta_path}); restore it or rerun the command that wrote "
+                             "it.")  # fmt: skip

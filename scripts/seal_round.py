@@ -1,7 +1,9 @@
 """Record the digests a resumed run checks in a replication written before they were recorded.
 
 For every ``*/fit.json`` under the given folders: ``adapter_sha256`` of its ``adapter/``; for
-every evaluation cache ``eval/{task}/*.csv``: ``csv_sha256`` in its ``.json`` key. Values already
+every evaluation cache ``eval/{task}/*.csv``: ``csv_sha256`` in its ``.json`` key; for every
+``report.json`` (a report folder): ``outputs_sha256`` of the folder's other files; for every
+saved adapter: ``weights.sha256`` beside it (checked by ``lora.load_lora``). Values already
 recorded are checked, not overwritten (a mismatch is reported and the script exits 1). Used once
 on the shipped round 2 (``python scripts/seal_round.py runs/round2/seed0 runs/round2/seed1
 runs/round2/seed2``); afterwards an edited adapter or cache is refused by name.
@@ -13,8 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from alignpro_lite.atomic import write_text_atomic
-from alignpro_lite.experiment.replicate import _file_sha256, adapter_digest
+from alignpro_lite.atomic import DIGESTS_KEY, file_sha256, write_sealed_json, write_text_atomic
+from alignpro_lite.experiment.replicate import adapter_digest
+from alignpro_lite.llm.lora import DIGEST_FILE, weights_digest
 
 
 def seal(folder: Path) -> tuple[int, list[str]]:
@@ -32,12 +35,26 @@ def seal(folder: Path) -> tuple[int, list[str]]:
         if not key_path.is_file():
             continue
         key = json.loads(key_path.read_text(encoding="utf-8"))
-        sha = _file_sha256(csv)
+        sha = file_sha256(csv)
         if key.get("csv_sha256") not in (None, sha):
             bad.append(str(csv))
         elif "csv_sha256" not in key:
             write_text_atomic(key_path, json.dumps({**key, "csv_sha256": sha}))
             done += 1
+    for config in sorted(folder.glob("**/adapter_config.json")):  # every saved adapter
+        digest = config.parent / DIGEST_FILE
+        sha = weights_digest(config.parent)
+        if digest.is_file() and digest.read_text(encoding="utf-8").strip() != sha:
+            bad.append(str(digest))
+        elif not digest.is_file():
+            write_text_atomic(digest, sha + "\n")
+            done += 1
+    for meta_path in sorted({*folder.glob("**/report.json")}):
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if DIGESTS_KEY in meta:
+            continue  # sealed when written: verified by its readers
+        write_sealed_json(meta_path.parent, meta_path.name, meta)
+        done += 1
     return done, bad
 
 

@@ -351,6 +351,9 @@ def test_a_truncated_adapter_and_a_bad_cache_folder_are_named(tmp_path, monkeypa
 
     tiny = LlamaForCausalLM(LlamaConfig(hidden_size=64, intermediate_size=64, num_hidden_layers=1,
                                         num_attention_heads=4, num_key_value_heads=4, vocab_size=64))  # fmt: skip
+    with torch.no_grad(), pytest.raises(ValueError, match="weights were changed after"):
+        load_lora(tiny, bad, "sft")  # the digest saved beside it catches the cut first
+    (bad / "weights.sha256").unlink()  # an adapter saved before digests were written
     with torch.no_grad(), pytest.raises(ValueError, match="adapter cannot be read"):
         load_lora(tiny, bad, "sft")
     f = tmp_path / "a-file"

@@ -307,3 +307,20 @@ def test_sweep_metrics_with_rewards_near_the_float_limit_stay_finite():
     np.testing.assert_allclose(a["rho"], b["rho"], rtol=1e-12)
     np.testing.assert_allclose(a["mean_kl"], b["mean_kl"], rtol=1e-12)
     np.testing.assert_allclose(b["mean_variance"] / 1e300, a["mean_variance"], rtol=1e-9)
+
+
+def test_an_edited_saved_adapter_is_refused_when_loaded(tiny_path, tmp_path):
+    """Every adapter save_lora writes carries its weights' SHA-256; load_lora checks it."""
+    from alignpro_lite.llm import lm, lora
+
+    model, _ = lm.load_causal_lm(str(tiny_path), device="cpu")
+    model = lora.add_lora(model, "p", lora.LoRASpec(r=2))
+    folder = lora.save_lora(model, "p", tmp_path / "adapter")
+    assert (folder / lora.DIGEST_FILE).is_file()
+    lora.load_lora(model, folder, "q")  # untouched: loads
+    weights = folder / "adapter_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01  # one bit of one weight: the file is still valid safetensors
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="weights were changed after they were saved"):
+        lora.load_lora(model, folder, "r")

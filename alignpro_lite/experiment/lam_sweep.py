@@ -40,6 +40,7 @@ from alignpro_lite.atomic import (
     out_lock,
     staged_dir,
     tmp_path,
+    write_sealed_json,
     write_text_atomic,
 )
 from alignpro_lite.exact.distill import snis_weights
@@ -249,7 +250,10 @@ def _heldout_f(model, tok, values: pd.DataFrame, adapter: str, rcfg, pad: int) -
 
 def _fit_unit(folder: Path, lam: float, factor: float, cfg: SweepConfig, rcfg, made_from: dict,
               rows: dict, values: pd.DataFrame, model, tok, pad: int, progress: bool) -> dict:  # fmt: skip
-    """One NCA refit at ``lam`` into ``folder`` (skipped when already there, made from the same)."""
+    """One NCA refit at ``lam`` into ``folder`` (skipped when already there, made from the same,
+    its adapter unchanged since the fit wrote it)."""
+    from alignpro_lite.experiment.replicate import adapter_digest, verify_fit_adapter
+
     info_path = folder / "fit.json"
     if (folder / "adapter" / "adapter_config.json").is_file() and info_path.is_file():
         info = json.loads(info_path.read_text(encoding="utf-8"))
@@ -259,6 +263,7 @@ def _fit_unit(folder: Path, lam: float, factor: float, cfg: SweepConfig, rcfg, m
                 f"{folder} holds a fit made with other settings, bank or SFT adapter: {changed}. "
                 "Delete it to refit, or use another --out."
             )
+        verify_fit_adapter(folder, info)  # an edited adapter is refused by name
         return info
     w, ess = prompt_weights(rows["groups"], rows["R"], lam)
     name = "fit_" + lam_label(lam).replace(".", "_")
@@ -301,7 +306,8 @@ def _fit_unit(folder: Path, lam: float, factor: float, cfg: SweepConfig, rcfg, m
             "seconds_monitor": round(fit.seconds_monitor, 1),
             "seconds_fit_call": round(seconds, 1),
             "seconds_diagnostics": round(time.perf_counter() - t1, 1),
-            "threads": torch.get_num_threads(), **diag, "made_from": made_from}  # fmt: skip
+            "threads": torch.get_num_threads(), **diag, "made_from": made_from,
+            "adapter_sha256": adapter_digest(tmp / "adapter")}  # fmt: skip
     (tmp / "fit.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
     if folder.exists():
         shutil.rmtree(folder)
@@ -486,8 +492,7 @@ def _write(folder: Path, tables: dict, meta: dict) -> None:
             tables[name].to_csv(tmp / f"{name}.csv", index=False)
         fig.savefig(tmp / "sweep.png", dpi=100)
         plt.close(fig)
-        (tmp / "report.json").write_text(json.dumps({**meta, "machine": machine()}, indent=1,
-                                                    default=str), encoding="utf-8")  # fmt: skip
+        write_sealed_json(tmp, "report.json", {**meta, "machine": machine()}, default=str)
 
 
 def fast_sweep_config(**overrides) -> SweepConfig:

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from alignpro_lite.atomic import file_sha256, verify_sealed
 from alignpro_lite.experiment.baselines import bon_kl  # re-exported: the formula's bound
 
 __all__ = [
@@ -134,6 +135,17 @@ def bon_ustat(r, n: int) -> float:
 
 
 # --------------------------------------------------------------------------- loading
+def _verify_cache(path: Path) -> None:
+    """An evaluation cache whose key (``PATH.json``) records its SHA-256 must still match it."""
+    key = path.with_suffix(".json")
+    recorded = (
+        json.loads(key.read_text(encoding="utf-8")).get("csv_sha256") if key.is_file() else None
+    )
+    if recorded is not None and file_sha256(path) != recorded:
+        raise ValueError(f"{path} was changed after the evaluation wrote it (its SHA-256 no longer "
+                         f"matches {key}); restore it or delete both to re-evaluate.")  # fmt: skip
+
+
 def load_round(root: str | Path, seeds=(0, 1, 2)) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(samples, pool)``: every seed's ``report/samples.csv`` with a ``seed`` column, and NoFT's
     pool of answers (``eval/{task}/NoFT_pool.csv`` of the first seed; the others' copies must be
@@ -145,8 +157,10 @@ def load_round(root: str | Path, seeds=(0, 1, 2)) -> tuple[pd.DataFrame, pd.Data
         if not f.is_file():
             raise ValueError(f"{f} is missing: run alignpro-lite replicate --round2 --seed {s} "
                              f"--out {root / f'seed{s}'} first.")  # fmt: skip
+        verify_sealed(f.parent, files=("samples.csv",))  # an edited seed report is refused
         parts.append(pd.read_csv(f).assign(seed=s))
         for p in sorted((root / f"seed{s}" / "eval").glob("*/NoFT_pool.csv")):
+            _verify_cache(p)
             pools.setdefault(p.parent.name, []).append(pd.read_csv(p))
     if not pools:
         raise ValueError(f"no eval/*/NoFT_pool.csv under {root}/seed*: the NoFT pool is needed.")
@@ -492,7 +506,11 @@ def compute_table(root: str | Path, seeds) -> pd.DataFrame:
 
 
 def report_json(path: Path, meta: dict) -> None:
-    path.write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
+    """The round report's ``report.json``: ``meta`` and the SHA-256 of every other file of the
+    set (:func:`~alignpro_lite.atomic.write_sealed_json`)."""
+    from alignpro_lite.atomic import write_sealed_json
+
+    write_sealed_json(path.parent, path.name, meta, default=str)
 
 
 # --------------------------------------------------------------------------- the round's report
@@ -662,6 +680,7 @@ def load_pooled(folder: str | Path) -> dict:
     if missing:
         raise ValueError(f"{folder}: {', '.join(missing)} missing; run alignpro-lite pool --runs "
                          f"{folder.parent} to write the round's report.")  # fmt: skip
+    verify_sealed(folder)  # every table as pool_round wrote it
     out = {}
     for f in ROUND2_FILES:
         if f.endswith(".csv"):

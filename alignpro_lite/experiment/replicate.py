@@ -34,7 +34,14 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from alignpro_lite.atomic import check_out_dir, staged_dir, tmp_path, write_text_atomic
+from alignpro_lite.atomic import (
+    check_out_dir,
+    file_sha256,
+    staged_dir,
+    tmp_path,
+    write_sealed_json,
+    write_text_atomic,
+)
 from alignpro_lite.exact.validate import what_changed
 from alignpro_lite.experiment import baselines
 from alignpro_lite.experiment.evaluate import (
@@ -299,18 +306,29 @@ def estimate_seconds(cfg: ReplicateConfig) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- stages
-def adapter_digest(folder: str | Path) -> str:
-    """SHA-256 of a saved LoRA adapter's weights (what a resumed stage checks it was made from)."""
-    import hashlib
-
+def verify_fit_adapter(folder: str | Path, info: dict) -> None:
+    """A fit's ``adapter/`` must still have the SHA-256 its ``fit.json`` (``info``) recorded:
+    an edited, truncated or swapped adapter is a ``ValueError`` naming it (fits saved before
+    digests were recorded carry none and are read as they are)."""
     folder = Path(folder)
-    files = sorted(folder.glob("adapter_model.*"))
-    if not files:
-        raise ValueError(f"{folder} holds no adapter weights (adapter_model.*).")
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.read_bytes())
-    return h.hexdigest()
+    recorded = info.get("adapter_sha256")
+    if recorded is None:
+        return
+    try:
+        now = adapter_digest(folder / "adapter")
+    except OSError as err:
+        raise ValueError(f"{folder / 'adapter'}: cannot read it ({err.strerror or err}); restore "
+                         "it or delete the folder to refit.") from None  # fmt: skip
+    if now != recorded:
+        raise ValueError(f"{folder / 'adapter'} was changed after the fit wrote it (its SHA-256 "
+                         f"no longer matches {folder / 'fit.json'}); restore it or delete the "
+                         "folder to refit.")  # fmt: skip
+
+
+def adapter_digest(folder: str | Path) -> str:
+    """SHA-256 of a saved LoRA adapter's weights (what a resumed stage checks it was made from;
+    :func:`alignpro_lite.llm.lora.weights_digest`)."""
+    return lora.weights_digest(folder)
 
 
 def _say(msg: str, progress: bool) -> None:
@@ -405,11 +423,7 @@ def _stage_fit(cfg, out_dir: Path, kind: str, task: str, weight: float, rows: di
                 f"{out_dir} holds a fit made with other settings: {changed}. Delete it to "
                 "refit, or use another --out."
             )
-        recorded = info.get("adapter_sha256")  # fits saved before digests were recorded: none
-        if recorded is not None and adapter_digest(out_dir / "adapter") != recorded:
-            raise ValueError(f"{out_dir / 'adapter'} was changed after the fit wrote it (its "
-                             "SHA-256 no longer matches fit.json); restore it or delete the "
-                             "folder to refit.")  # fmt: skip
+        verify_fit_adapter(out_dir, info)
         return info
     t0 = time.perf_counter()
     w, ess = prompt_weights(rows["groups"], rows["R"], weight)
@@ -502,17 +516,11 @@ def _stage_route_a(cfg: ReplicateConfig, out: Path, task: str, model, tok, progr
     return model
 
 
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def write_cache_key(path: Path, made_from: dict) -> None:
     """``PATH.json`` beside an evaluation cache ``PATH``: the inputs it was made from and the
     SHA-256 of the CSV itself (``csv_sha256``)."""
     write_text_atomic(Path(path).with_suffix(".json"),
-                      json.dumps({**made_from, "csv_sha256": _file_sha256(path)}))  # fmt: skip
+                      json.dumps({**made_from, "csv_sha256": file_sha256(path)}))  # fmt: skip
 
 
 def cache_is_fresh(path: Path, made_from: dict) -> bool:
@@ -532,7 +540,7 @@ def cache_is_fresh(path: Path, made_from: dict) -> bool:
     sha = key.pop("csv_sha256", None)
     if key != made_from:
         return False
-    if sha is not None and _file_sha256(path) != sha:
+    if sha is not None and file_sha256(path) != sha:
         raise ValueError(f"{path} was changed after it was written (its SHA-256 no longer matches "
                          f"{key_path.name}); delete both files to recompute it.")  # fmt: skip
     return True
@@ -933,7 +941,7 @@ def _write_report(folder: Path, samples: pd.DataFrame, tables: dict, meta: dict)
         for name, fig in figs.items():
             fig.savefig(tmp / name, dpi=80)
             plt.close(fig)
-        (tmp / "report.json").write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
+        write_sealed_json(tmp, "report.json", meta, default=str)  # with every output's SHA-256
 
 
 def fast_config(**overrides) -> ReplicateConfig:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from alignpro_lite.atomic import check_out_dir, staged_dir
+from alignpro_lite.atomic import check_out_dir, staged_dir, verify_sealed, write_sealed_json
 from alignpro_lite.experiment.evaluate import (
     EVAL_SEED,
     N_SAMPLES,
@@ -104,7 +104,7 @@ def write_report(
         for name, fig in figs.items():
             fig.savefig(tmp / name, dpi=80)
             plt.close(fig)
-        (tmp / "report.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        write_sealed_json(tmp, "report.json", meta)  # with every output's SHA-256
     return tables
 
 
@@ -147,6 +147,7 @@ def load_report(folder: str | Path) -> dict[str, pd.DataFrame]:
         )
     numeric = ("reward", "gold", "preservation", "lam", "beta", "log_ratio", "bon_n", "kl_plugin",
                "source_sample")  # empty cells: NaN; texts: ""  # fmt: skip
+    verify_sealed(folder, files=("samples.csv",))  # an edited samples.csv is refused by name
     samples = pd.read_csv(path, keep_default_na=False, na_values=dict.fromkeys(numeric, [""]))
     if not {"lam", "beta"} <= set(samples.columns):  # a report of the first layout
         runs = []

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from alignpro_lite.atomic import write_text_atomic
+
 __all__ = [
     "LoRASpec",
     "add_lora",
@@ -125,7 +127,42 @@ def save_lora(model, name: str, folder: str | Path) -> Path:
         folder / "adapter_model.safetensors",
     )
     model.peft_config[name].save_pretrained(str(folder))
+    write_text_atomic(folder / DIGEST_FILE, weights_digest(folder) + "\n")
     return folder
+
+
+DIGEST_FILE = "weights.sha256"
+"""Beside a saved adapter's files: the SHA-256 of its weights, checked by :func:`load_lora`."""
+
+
+def weights_digest(folder: str | Path) -> str:
+    """SHA-256 of a saved adapter's weights (its ``adapter_model.*`` files, in name order)."""
+    import hashlib
+
+    folder = Path(folder)
+    files = sorted(folder.glob("adapter_model.*"))
+    if not files:
+        raise ValueError(f"{folder} holds no adapter weights (adapter_model.*).")
+    h = hashlib.sha256()
+    for f in files:
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_weights(folder: str | Path) -> None:
+    """``ValueError`` naming ``folder`` when its weights no longer match the digest saved beside
+    them (an edited, truncated or swapped adapter); an adapter saved before digests were written
+    (no ``weights.sha256``) is read as it is."""
+    folder = Path(folder)
+    path = folder / DIGEST_FILE
+    if not path.is_file():
+        return
+    if weights_digest(folder) != path.read_text(encoding="utf-8").strip():
+        raise ValueError(f"{folder}: the adapter's weights were changed after they were saved "
+                         f"(their SHA-256 no longer matches {DIGEST_FILE}); restore it from git "
+                         "or refit it.")  # fmt: skip
 
 
 def load_lora(model, folder: str | Path, name: str):
@@ -139,6 +176,7 @@ def load_lora(model, folder: str | Path, name: str):
     folder = Path(folder)
     if not (folder / "adapter_config.json").is_file():
         raise ValueError(f"{folder} holds no LoRA adapter (adapter_config.json is missing).")
+    verify_weights(folder)
     try:
         if not is_peft(model):
             model = PeftModel.from_pretrained(model, str(folder), adapter_name=name)
