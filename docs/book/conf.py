@@ -74,6 +74,10 @@ html_theme_options = {
     "navigation_with_keys": False,
     "launch_buttons": {},
 }
+html_context = {"default_mode": "light"}  # unset, the theme logs a console error on a first visit
 html_last_updated_fmt = None
 html_copy_source = True
 html_show_sourcelink = False
+# The search page fetches every hit to show a snippet, which a browser refuses from file:// (an
+# error per hit): the hits are listed with their titles only, so the site opened as files works.
+html_show_search_summary = False

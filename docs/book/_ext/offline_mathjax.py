@@ -38,5 +38,8 @@ def _copy(app, exc) -> None:
 
 def setup(app):
     mathjax_dir()  # fail at start, not after the notebooks ran (conf.py sets mathjax_path)
+    # MathJax on every page: the sidebar shows titles with math (notebook 07's) on pages that
+    # have none of their own
+    app.set_html_assets_policy("always")
     app.connect("build-finished", _copy)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
