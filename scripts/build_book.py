@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import os
 import re
 import shutil
@@ -243,6 +244,8 @@ def run_sphinx(src: Path, html: Path, doctrees: Path, env: dict) -> None:
 
 def build_env(full: bool, cache: Path) -> dict:
     env = dict(os.environ)
+    # no progress bars on a static page (tqdm.auto would leave a widget, transformers its own)
+    env.update(TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
     env.update(ALIGNPRO_STATIC="1", ALIGNPRO_FAST="0" if full else "1", BOOK_CACHE=str(cache),
                HF_HUB_OFFLINE=env.get("HF_HUB_OFFLINE", "1"),
                TRANSFORMERS_OFFLINE=env.get("TRANSFORMERS_OFFLINE", "1"),
@@ -264,11 +267,36 @@ def publish(html: Path, out: Path) -> None:
     shutil.copytree(html, out)
 
 
+def inputs_digest(root: Path = ROOT) -> str:
+    """A digest of what the notebooks' outputs depend on besides their own code (which
+    jupyter-cache keys on): the package, the shipped data and runs, and this builder."""
+    h = hashlib.sha256()
+    files = [*sorted((root / "alignpro_lite").rglob("*.py")), Path(__file__).resolve()]
+    for top in ("data", "runs"):
+        files += sorted(f for f in (root / top).rglob("*")
+                        if f.is_file() and "eval" not in f.relative_to(root / top).parts[:1])  # fmt: skip
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode() if f.is_relative_to(root) else b"")
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def cache_dir(mode: str, root: Path = ROOT) -> Path:
+    """``build/book-cache/<mode>-<digest>``: a package or data change re-executes the notebooks;
+    the caches of older inputs are removed."""
+    base = root / "build" / "book-cache"
+    cache = base / f"{mode}-{inputs_digest(root)}"
+    for old in base.glob(f"{mode}-*"):
+        if old != cache:
+            shutil.rmtree(old, ignore_errors=True)
+    return cache
+
+
 def build(out: Path, full: bool = False, work: Path | None = None) -> Path:
     """Build the site into ``out``; returns ``out/index.html``."""
     mode = "full" if full else "fast"
     work = work or ROOT / "build" / "book-work" / mode
-    cache = ROOT / "build" / "book-cache" / mode
+    cache = cache_dir(mode)
     t0 = time.monotonic()
     check_toc()
     stage(work / "src")
