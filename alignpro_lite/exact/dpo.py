@@ -1,9 +1,9 @@
-"""RLHF, Align-Pro and DPO on tables: implicit rewards, preference data, and the exact DPO fit.
+r"""RLHF, Align-Pro and DPO on tables: implicit rewards, preference data, and the exact DPO fit.
 
 Align-Pro's closed form ``rho*(x'|x) = rho_sft(x'|x) exp(R(x,x')/λ) / Z(x)`` can be read
 backwards: on the support of ``rho_sft``,
 
-    R(x, x') = λ log(rho*(x'|x) / rho_sft(x'|x)) + λ log Z(x),
+.. math:: R(x, x') = \lambda \log \frac{\rho^*(x' \mid x)}{\rho_{\text{sft}}(x' \mid x)} + \lambda \log Z(x),
 
 so the prompter *is* a reward model, up to one constant per prompt (:func:`implicit_reward`).
 DPO uses that to skip the reward model: it fits a prompter directly to preference pairs
@@ -67,12 +67,12 @@ def _log_expit(z):
 
 # --------------------------------------------------------------------------- implicit reward
 def implicit_reward(policy, ref, temp) -> np.ndarray:
-    """The implicit reward ``temp · log(policy / ref)`` of a KL-regularised policy.
+    r"""The implicit reward ``temp · log(policy / ref)`` of a KL-regularised policy.
 
     For Align-Pro pass ``(rho, rho_sft, lam)``; for RLHF ``(pi, pi_ref, beta)``. On the support
     of the optimum ``rho* = rho_sft exp(R/λ) / Z``,
 
-        R(x, x') = λ log(rho*(x'|x) / rho_sft(x'|x)) + λ log Z(x),
+    .. math:: R(x, x') = \lambda \log \frac{\rho^*(x' \mid x)}{\rho_{\text{sft}}(x' \mid x)} + \lambda \log Z(x),
 
     so the implicit reward of ``rho*`` equals ``R`` up to the per-prompt constant ``λ log Z(x)``
     (and the same holds for ``pi*_β`` and ``r``).

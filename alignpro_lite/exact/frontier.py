@@ -189,11 +189,18 @@ def best_of_n_frontier(pi_ref, r, ns, P=None):
 # --------------------------------------------------------------------------- the slope
 @dataclass(frozen=True)
 class FrontierSlope:
-    """Derivatives along Align-Pro's frontier at λ (``P``-averaged; scalars or ``(L,)``)::
+    r"""Derivatives along Align-Pro's frontier at λ (``P``-averaged; scalars or ``(L,)``)::
 
-    dreward_dlam = -E_x Var_{rho*}(R) / λ²
-    dkl_dlam     = -E_x Var_{rho*}(R) / λ³
-    slope        = dreward_dlam / dkl_dlam = λ     (NaN where E_x Var = 0)
+        dreward_dlam = -E_x Var_{rho*}(R) / λ²
+        dkl_dlam     = -E_x Var_{rho*}(R) / λ³
+        slope        = dreward_dlam / dkl_dlam = λ     (NaN where E_x Var = 0)
+
+    .. math::
+
+        \frac{dJ}{d\lambda} = -\frac{\mathbb{E}_x \operatorname{Var}_{\rho^*}(R)}{\lambda^2},
+        \qquad \frac{d\,\mathrm{KL}}{d\lambda}
+        = -\frac{\mathbb{E}_x \operatorname{Var}_{\rho^*}(R)}{\lambda^3},
+        \qquad \frac{dJ}{d\,\mathrm{KL}} = \lambda
     """
 
     lam: np.ndarray

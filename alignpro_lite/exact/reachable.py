@@ -1,9 +1,12 @@
-"""What a prompter cannot reach: the policies of a frozen model form a convex hull.
+r"""What a prompter cannot reach: the policies of a frozen model form a convex hull.
 
 A prompter only chooses *which* rewrite the frozen model sees, so every prompted policy is a
 mixture of the frozen model's rows:
 
-    pi_rho(y|x) = sum_{x'} rho(x'|x) pi_F(y|x')   ∈   conv{ pi_F(.|x') : x' ∈ supp rho_sft(.|x) }
+.. math::
+
+    \pi_\rho(y \mid x) = \sum_{x'} \rho(x' \mid x)\, \pi_F(y \mid x')
+    \;\in\; \operatorname{conv}\{\pi_F(\cdot \mid x') : x' \in \operatorname{supp} \rho_{\text{sft}}(\cdot \mid x)\}
 
 (:func:`reachable_vertices`). RLHF's optimum ``pi*_β ∝ pi_ref exp(r/β)`` is not so limited: as
 β → 0 it moves to the best response, which may lie outside the hull, while Align-Pro's

@@ -84,7 +84,7 @@ def fingerprint_lines(block: str = "fingerprint") -> str:
 
 
 def read_fingerprint(path: str | Path, block: str = "fingerprint") -> dict[str, str]:
-    """The ```` ```fingerprint ```` block (or another ``block`` tag) of a preregistration
+    """The fenced block tagged ``fingerprint`` (or another ``block`` tag) of a preregistration
     document as ``{name: value}``."""
     text = Path(path).read_text(encoding="utf-8")
     tag = f"```{block}\n"

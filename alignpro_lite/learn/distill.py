@@ -1,4 +1,4 @@
-"""Route (b) for a LoRA policy: fit ``rho_θ`` to ``rho*`` from the bank.
+r"""Route (b) for a LoRA policy: fit ``rho_θ`` to ``rho*`` from the bank.
 
 Two fits. :func:`fit_nca` (the default since round 2) is noise-contrastive alignment
 (:mod:`alignpro_lite.exact.nca`): its fixed point is ``rho*`` and at uniform weights (``λ = ∞``) its
@@ -15,7 +15,7 @@ train prompt ``x``, samples ``a_1 … a_N ~ rho_sft(·|x)`` (rewrites ``x'`` for
 answers ``y`` of ``pi_ref`` for RLHF) with values ``R̂_j`` and self-normalised weights
 ``w_j ∝ exp(R̂_j / λ)`` (:func:`~alignpro_lite.exact.distill.snis_weights`). The fit maximises
 
-    L(θ) = (1/|X|) sum_x sum_j w_j log rho_θ(a_j | x)
+.. math:: L(\theta) = \frac{1}{|X|} \sum_x \sum_j w_j \log \rho_\theta(a_j \mid x)
 
 i.e. minimises the Monte-Carlo estimate of ``E_x KL(rho*(·|x) ‖ rho_θ(·|x))``: the projection of
 ``rho*`` onto the LoRA family. Each step draws ``batch_size / per_prompt`` prompts uniformly

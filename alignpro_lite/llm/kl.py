@@ -1,9 +1,12 @@
-"""A KL you can trust: the exact per-token KL along sampled sequences, summed.
+r"""A KL you can trust: the exact per-token KL along sampled sequences, summed.
 
 For a policy ``p`` and a reference ``q`` over sequences (both autoregressive at temperature
 ``T``), the chain rule gives
 
-    KL(p ‖ q) = E_{a ~ p} sum_t KL( p(·|x, a_<t) ‖ q(·|x, a_<t) ),
+.. math::
+
+    \mathrm{KL}(p \,\|\, q) = \mathbb{E}_{a \sim p} \sum_t
+    \mathrm{KL}\big(p(\cdot \mid x, a_{<t}) \,\|\, q(\cdot \mid x, a_{<t})\big),
 
 so one sample ``a ~ p`` yields the estimate ``k(a) = sum_t sum_v p_t(v) [log p_t(v) - log q_t(v)]``
 (:func:`token_kl`): the inner sum over the WHOLE vocabulary is exact, only the prefixes are

@@ -1,5 +1,5 @@
 """LoRA adapters on one shared causal LM: every role (prompter, reference, RLHF policy) is a
-named adapter; the frozen LLM ``pi_F`` is the same model with every adapter disabled.
+named adapter; the frozen LLM ``pi_F`` is the same model with every adapter disabled::
 
     model = add_lora(model, "prompter", LoRASpec(r=8))
     with use_adapter(model, "prompter"):   # rho_θ

@@ -19,6 +19,7 @@ import time
 import matplotlib
 import numpy as np
 
+from alignpro_lite.config import static_mode
 from alignpro_lite.exact import discrete
 from alignpro_lite.exact.problems import DiscreteProblem
 from alignpro_lite.exact.sweep import sweep_metrics
@@ -26,6 +27,14 @@ from alignpro_lite.exact.validate import positive_scalar
 from alignpro_lite.ui import plots
 
 ALL = -1  # prompt-selector value for "all prompts, P-weighted"
+LIVE_NOTE = (
+    "A static snapshot: run it live in JupyterLab (<code>make lab</code>) and move the sliders."
+)
+
+
+def _live(interactive: bool) -> bool:
+    """Build the ipywidgets? Not under ``ALIGNPRO_STATIC=1`` (the website shows a snapshot)."""
+    return bool(interactive) and not static_mode()
 
 
 def _new_figure(figsize):
@@ -106,9 +115,17 @@ class _Dashboard:
             fh.write(self.png)
 
     def _ipython_display_(self):  # shows the widget when the dashboard is a cell's last value
-        from IPython.display import display
+        from IPython.display import HTML, Image, display
 
-        display(self.widget)
+        if hasattr(self, "widget"):
+            display(self.widget)
+            return
+        # no widgets (interactive=False or ALIGNPRO_STATIC=1): the figure as shown, the readout
+        # and how to run it live
+        display(Image(data=self.png, format="png"))
+        extra = getattr(self, "examples_html", "")
+        display(HTML(f"<div class='apl-static'><div style='font-family:monospace;font-size:13px'>"
+                     f"{self.html}</div>{extra}<p><em>{LIVE_NOTE}</em></p></div>"))  # fmt: skip
 
 
 class LamDashboard(_Dashboard):
@@ -137,7 +154,7 @@ class LamDashboard(_Dashboard):
         self.curves_all = sweep_metrics(problem.rho_sft, self.R, self.grid, self.V, problem.P)
         self.lam = float(lam)
         self.prompt = int(prompt)
-        if interactive:
+        if _live(interactive):
             import ipywidgets as W
 
             self.slider = W.FloatLogSlider(
@@ -312,7 +329,7 @@ class BoundDashboard(_Dashboard):
         self.problem = problem
         self.grid = np.geomspace(*lam_range, 81)
         self.lam, self.beta, self.prompt = float(lam), float(beta), int(prompt)
-        if interactive:
+        if _live(interactive):
             import ipywidgets as W
 
             lo, hi = np.log10(lam_range)
@@ -480,7 +497,7 @@ class SweepDashboard(_Dashboard):
         self.ess = ess
         self.n_examples = int(n_examples)
         self.lam = float(lam) if lam is not None else self.lams[len(self.lams) // 2]
-        if interactive:
+        if _live(interactive):
             import ipywidgets as W
 
             options = [
@@ -624,7 +641,7 @@ class BankWeightsDashboard(_Dashboard):
         self.n = int(np.median(np.unique(self.groups, return_counts=True)[1]))
         self.exact, self.fitted, self.noise_floor = exact, fitted, noise_floor
         self.lam = float(lam) if lam is not None else float(np.sqrt(self.grid[0] * self.grid[-1]))
-        if interactive:
+        if _live(interactive):
             import ipywidgets as W
 
             self.slider = W.FloatLogSlider(value=self.lam, base=10,
@@ -715,7 +732,7 @@ class _LogSliderDashboard(_Dashboard):
     """A dashboard with one logarithmic λ slider over ``self.grid``, starting at ``self.lam``."""
 
     def _start_log_slider(self, interactive: bool) -> None:
-        if interactive:
+        if _live(interactive):
             self.slider = _log_slider(self.lam, self.grid)
             self.slider.observe(lambda ch: self.set_lam(ch["new"]), names="value")
             self._build_widgets([self.slider], 1000)
