@@ -31,6 +31,7 @@ __all__ = [
     "swap_in",
     "tmp_path",
     "write_text_atomic",
+    "replace_folder",
     "out_lock",
     "sweep_stale",
     "file_sha256",
@@ -295,6 +296,26 @@ def tmp_path(path: str | Path) -> Path:
     return tmp
 
 
+def replace_folder(new: str | Path, folder: str | Path) -> None:
+    """Put the finished staging folder ``new`` at ``folder``, replacing whatever is there: a
+    stale folder of a killed run (``os.replace`` would refuse a non-empty one), a file, or a
+    link, which is removed and never followed. One atomic exchange on Linux."""
+    new, folder = Path(new), Path(folder)
+    if os.path.islink(folder) or folder.is_file():
+        os.unlink(folder)
+    elif folder.is_dir():
+        if _rename_exchange(new, folder):
+            shutil.rmtree(new, ignore_errors=True)  # holds the old folder now
+            return
+        old = tmp_path(folder.with_name(folder.name + ".old"))
+        os.rename(folder, old)
+        os.rename(new, folder)
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(new, folder)
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` through :func:`tmp_path` (fsynced, then one rename): readers
     see the old file or the new one, and a link at ``PATH.tmp`` or ``path`` is never followed."""
@@ -380,21 +401,29 @@ def write_sealed_json(folder: str | Path, name: str, meta: dict, **dump) -> None
 def verify_sealed(folder: str | Path, name: str = "report.json", files=None) -> None:
     """Check the outputs of ``folder`` against the digests its ``name`` recorded
     (:func:`write_sealed_json`): ``ValueError`` naming the first file that is missing or was
-    changed after it was written. ``files``: only these (default: every recorded one). A set
-    written before digests were recorded (no ``outputs_sha256``) is read as it is."""
+    changed after it was written, or the set when it records no digests at all (a missing or
+    stripped ``report.json`` is not a way around the check). ``files``: only these (default:
+    every recorded one)."""
     import json
 
     folder = Path(folder)
     meta_path = folder / name
+    unsealed = (f"{folder}: no SHA-256 of its files is recorded ({meta_path.name} is missing or "
+                f"has no {DIGESTS_KEY}), so an edit cannot be told from the set that was written; "
+                "rerun the command that wrote it (or, for a set you trust, record them with "
+                f"python scripts/seal_round.py {folder}).")  # fmt: skip
     if not meta_path.is_file():
-        return
+        raise ValueError(unsealed)
     try:
         recorded = json.loads(meta_path.read_text(encoding="utf-8")).get(DIGESTS_KEY)
     except (ValueError, AttributeError):
         raise ValueError(f"{meta_path} is not a JSON object; rerun the command that wrote "
                          f"{folder}.") from None  # fmt: skip
     if not isinstance(recorded, dict):
-        return
+        raise ValueError(unsealed)
+    for fname in files or ():
+        if fname not in recorded:
+            raise ValueError(unsealed)
     for fname, digest in recorded.items():
         if files is not None and fname not in files:
             continue

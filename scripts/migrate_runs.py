@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from alignpro_lite.atomic import write_sealed_json
 from alignpro_lite.experiment.evaluate import kl_weights_of_report, migrate_samples
 from alignpro_lite.experiment.runs import RUN_FILE, RunConfig
 
@@ -50,6 +51,8 @@ def migrate_folder(root: Path) -> list[str]:
         tmp = path.with_suffix(".csv.tmp")
         migrate_samples(old, *kl_weights_of_report(runs)).to_csv(tmp, index=False)
         tmp.replace(path)
+        if meta.is_file():  # the report's digests now describe the migrated file
+            write_sealed_json(path.parent, meta.name, json.loads(meta.read_text(encoding="utf-8")))
         changed.append(str(path))
     return changed
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from alignpro_lite.atomic import DIGESTS_KEY, file_sha256, write_sealed_json, write_text_atomic
 from alignpro_lite.experiment.replicate import adapter_digest
-from alignpro_lite.llm.lora import DIGEST_FILE, weights_digest
+from alignpro_lite.llm.lora import DIGEST_FILE, digest_text
 
 
 def seal(folder: Path) -> tuple[int, list[str]]:
@@ -43,12 +43,16 @@ def seal(folder: Path) -> tuple[int, list[str]]:
             done += 1
     for config in sorted(folder.glob("**/adapter_config.json")):  # every saved adapter
         digest = config.parent / DIGEST_FILE
-        sha = weights_digest(config.parent)
-        if digest.is_file() and digest.read_text(encoding="utf-8").strip() != sha:
-            bad.append(str(digest))
-        elif not digest.is_file():
-            write_text_atomic(digest, sha + "\n")
+        want = digest_text(config.parent)
+        have = digest.read_text(encoding="utf-8") if digest.is_file() else None
+        if have is not None and have.split("\n")[0] != want.split("\n")[0]:
+            bad.append(str(digest))  # the weights changed since the digest was written
+        elif have != want:  # none yet, or one without the config's line
+            write_text_atomic(digest, want)
             done += 1
+    if not (folder / "report.json").is_file() and any(folder.glob("*.csv")):
+        write_sealed_json(folder, "report.json", {})  # a report folder without its report.json
+        done += 1
     for meta_path in sorted({*folder.glob("**/report.json")}):
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if DIGESTS_KEY in meta:

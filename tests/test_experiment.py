@@ -573,3 +573,21 @@ def test_the_reference_adapter_is_found_from_any_folder_or_named(tmp_path, monke
     with pytest.raises(ValueError, match="SFT prompter"):
         sft_reference_path(tmp_path, own)
     assert sft_reference_path(tmp_path, dataclasses.replace(own, sft_steps=0)) is None
+
+
+@pytest.mark.parametrize("where", ["adapter", "adapter/adapter_config.json", "sft"])
+def test_train_never_writes_through_a_link_in_its_out(tiny_path, tmp_path, where):
+    """A link at OUT/adapter, OUT/adapter/adapter_config.json or OUT/sft pointing outside --out
+    had train write the adapter (or the SFT prompter) into the outside folder or file."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "file").write_text("precious")
+    out = tmp_path / "run"
+    link = out / where
+    link.parent.mkdir(parents=True)
+    link.symlink_to(victim / "file" if where.endswith(".json") else victim)
+    _run(_cfg(tiny_path, "align-pro", steps=1, sft_steps=1), out)
+    assert sorted(p.name for p in victim.iterdir()) == ["file"]
+    assert (victim / "file").read_text() == "precious"
+    for sub in ("adapter", "sft"):
+        assert (out / sub / "adapter_config.json").is_file() and not (out / sub).is_symlink()

@@ -180,6 +180,9 @@ def test_a_run_files_adapter_path_resolves_or_is_named(tmp_path_factory, spellin
     if not present:
         shutil.rmtree(sft)
     elsewhere = tmp_path_factory.mktemp("elsewhere")
+    decoy = elsewhere / "runs" / "sft"  # another replication's adapter where the reader stands
+    decoy.mkdir(parents=True)
+    (decoy / "adapter_config.json").write_text("{}")
     cwd = {"root": root, "run": run, "elsewhere": elsewhere}[read_from]
     old = Path.cwd()
     os.chdir(cwd)
@@ -190,6 +193,34 @@ def test_a_run_files_adapter_path_resolves_or_is_named(tmp_path_factory, spellin
         else:
             with pytest.raises(ValueError, match=r"run\.json: sft_adapter .* not found"):
                 sft_reference_path(run, read_run(run))
+    finally:
+        os.chdir(old)
+
+
+@FUZZ
+@given(depth=st.integers(0, 3), adapter_depth=st.integers(0, 3))
+def test_train_stores_the_adapter_path_relative_to_the_run_file(tmp_path_factory, depth,
+                                                                adapter_depth):  # fmt: skip
+    from alignpro_lite.experiment.runs import RunConfig, relative_to_run, sft_reference_path
+
+    root = tmp_path_factory.mktemp("cwd")
+    sft = root.joinpath(*["a"] * adapter_depth, "sft")
+    sft.mkdir(parents=True)
+    (sft / "adapter_config.json").write_text("{}")
+    out = root.joinpath(*["r"] * depth, "run")
+    old = Path.cwd()
+    os.chdir(root)
+    try:
+        given = RunConfig(method="align-pro", task="kindness",
+                          sft_adapter=str(sft.relative_to(root)))  # fmt: skip
+        cfg = relative_to_run(given, out)
+        assert relative_to_run(cfg, out) == cfg  # stable: a resumed run compares equal
+    finally:
+        os.chdir(old)
+    out.mkdir(parents=True)
+    os.chdir(tmp_path_factory.mktemp("reader"))
+    try:
+        assert sft_reference_path(out, cfg).resolve() == sft.resolve()
     finally:
         os.chdir(old)
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from alignpro_lite.atomic import write_sealed_json
 from alignpro_lite.experiment import pooled as P
 
 
@@ -161,6 +162,7 @@ def _write_toy_round(root, seeds=(0, 1)):
         (d / "report").mkdir(parents=True)
         (d / "eval" / "kindness").mkdir(parents=True)
         pd.concat([samples, bon]).to_csv(d / "report" / "samples.csv", index=False)
+        write_sealed_json(d / "report", "report.json", {"seed": s})  # as replicate writes it
         pool.drop(columns="task").to_csv(d / "eval" / "kindness" / "NoFT_pool.csv", index=False)
 
 

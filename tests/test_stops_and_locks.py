@@ -324,3 +324,64 @@ def test_an_edited_saved_adapter_is_refused_when_loaded(tiny_path, tmp_path):
     weights.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="weights were changed after they were saved"):
         lora.load_lora(model, folder, "r")
+
+
+# --------------------------------------------------------------------------- the review's probes
+def test_an_edited_adapter_config_is_refused_when_loaded(tiny_path, tmp_path):
+    """lora_alpha 16 -> 160 scales every update ten times; the weights alone did not notice."""
+    from alignpro_lite.llm import lm, lora
+
+    model, _ = lm.load_causal_lm(str(tiny_path), device="cpu")
+    model = lora.add_lora(model, "p", lora.LoRASpec(r=2))
+    folder = lora.save_lora(model, "p", tmp_path / "adapter")
+    cfg = json.loads((folder / "adapter_config.json").read_text())
+    cfg["lora_alpha"] = 10 * cfg["lora_alpha"]
+    (folder / "adapter_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="adapter_config.json was changed"):
+        lora.load_lora(model, folder, "q")
+
+
+@pytest.mark.parametrize("how", ["strip the digests", "delete report.json"])
+def test_a_report_cannot_dodge_its_check_by_dropping_its_digests(tmp_path, how):
+    import shutil
+
+    from alignpro_lite.experiment.report import load_report
+
+    folder = tmp_path / "report"
+    shutil.copytree(repo_root() / "runs" / "report", folder)
+    samples = folder / "samples.csv"
+    samples.write_text(samples.read_text().replace(",RLHF,", ",RLHF,"))  # unchanged so far
+    load_report(folder)
+    meta = json.loads((folder / "report.json").read_text())
+    if how == "delete report.json":
+        (folder / "report.json").unlink()
+    else:
+        meta.pop("outputs_sha256")
+        (folder / "report.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="no SHA-256 of its files is recorded"):
+        load_report(folder)
+
+
+def test_a_leftover_sft_folder_without_its_adapter_is_replaced_not_a_dead_end(tmp_path):
+    """replicate's SFT stage failed on every rerun with 'sft.tmp: Directory not empty'."""
+    from alignpro_lite.atomic import replace_folder
+
+    out = tmp_path / "out"
+    (out / "sft").mkdir(parents=True)
+    (out / "sft" / "loss.csv").write_text("old")
+    new = out / "sft.tmp"
+    new.mkdir()
+    (new / "adapter_config.json").write_text("{}")
+    replace_folder(new, out / "sft")
+    assert (out / "sft" / "adapter_config.json").is_file() and not (
+        out / "sft" / "loss.csv"
+    ).exists()
+    assert not new.exists()
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (out / "adapter").symlink_to(victim)  # a link where the adapter goes: replaced, not entered
+    again = out / "adapter.tmp"
+    again.mkdir()
+    (again / "adapter_config.json").write_text("{}")
+    replace_folder(again, out / "adapter")
+    assert not (out / "adapter").is_symlink() and list(victim.iterdir()) == []

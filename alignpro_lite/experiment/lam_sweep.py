@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -38,6 +37,7 @@ from tqdm.auto import tqdm
 from alignpro_lite.atomic import (
     check_out_dir,
     out_lock,
+    replace_folder,
     staged_dir,
     tmp_path,
     write_sealed_json,
@@ -309,10 +309,7 @@ def _fit_unit(folder: Path, lam: float, factor: float, cfg: SweepConfig, rcfg, m
             "threads": torch.get_num_threads(), **diag, "made_from": made_from,
             "adapter_sha256": adapter_digest(tmp / "adapter")}  # fmt: skip
     (tmp / "fit.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, folder)
+    replace_folder(tmp, folder)
     return info
 
 

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from alignpro_lite.atomic import (
     check_out_dir,
     file_sha256,
+    replace_folder,
     staged_dir,
     tmp_path,
     write_sealed_json,
@@ -351,7 +352,7 @@ def _stage_sft(cfg: ReplicateConfig, out: Path, model, tok, progress: bool):
     tmp = tmp_path(out / "sft")
     lora.save_lora(model, "sft", tmp)
     curve.to_csv(tmp / "loss.csv", index=False)
-    os.replace(tmp, folder)
+    replace_folder(tmp, folder)  # a leftover sft/ of a killed run (no adapter) is replaced
     return model
 
 
@@ -465,11 +466,7 @@ def _stage_fit(cfg, out_dir: Path, kind: str, task: str, weight: float, rows: di
             "ess_mean": float(ess.mean()), "ess_median": float(np.median(ess)), "start": start,
             "seconds": round(time.perf_counter() - t0, 1), **extra, "config": cfg.to_json()}  # fmt: skip
     (tmp / "fit.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
-    if out_dir.exists():
-        import shutil
-
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    replace_folder(tmp, out_dir)
     return info
 
 

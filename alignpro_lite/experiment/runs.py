@@ -17,13 +17,20 @@ from __future__ import annotations
 import io
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+import os
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from alignpro_lite.atomic import check_out_dir, out_lock, write_text_atomic
+from alignpro_lite.atomic import (
+    check_out_dir,
+    out_lock,
+    replace_folder,
+    tmp_path,
+    write_text_atomic,
+)
 from alignpro_lite.exact.schema import read_text, settings_record
 from alignpro_lite.exact.validate import positive_scalar, what_changed
 from alignpro_lite.learn import generative as G
@@ -293,19 +300,19 @@ def load_model(name: str, model=None, tok=None):
 
 def sft_reference_path(run_dir: str | Path, cfg: RunConfig) -> Path | None:
     """Where a run's reference prompter ``rho_sft`` is: ``cfg.sft_adapter`` (absolute, or
-    relative to the run folder, to one of its parents — the shipped runs store paths relative to
-    the repository, e.g. ``runs/sft`` — or to the current folder), else the run's own ``sft/``.
+    relative to the run folder — as :func:`train_run` stores it — or, for run files written
+    before, to one of its parents: the shipped runs store ``runs/sft``), else the run's own
+    ``sft/``. Never relative to the current folder: a run read from elsewhere must not pick up
+    another replication's adapter.
     ``None`` only for a run that has no SFT prompter (``sft_steps == 0`` and no adapter given):
     its ``rho_sft`` is the base model. A named or expected adapter that cannot be found is a
     ``ValueError``, never a silent fall-back to the base model."""
     run_dir = Path(run_dir).absolute()
     if cfg.sft_adapter:
         p = Path(cfg.sft_adapter)
-        tries = (
-            [p]
-            if p.is_absolute()
-            else [run_dir / p, *(a / p for a in run_dir.parents), Path.cwd() / p]
-        )
+        # relative to the run file (what train writes), else to one of its folders (run files
+        # written before, e.g. the shipped "runs/sft"); never the folder it is read from
+        tries = [p] if p.is_absolute() else [run_dir / p, *(a / p for a in run_dir.parents)]
         for t in tries:
             if (t / "adapter_config.json").is_file():
                 return t
@@ -340,8 +347,10 @@ def _sft_reference(cfg: RunConfig, out_dir: Path, model, tok, progress: bool):
         seed=cfg.seed,
         progress=progress,
     )
-    lora.save_lora(model, "sft", sft_dir)
-    write_text_atomic(sft_dir / "loss.csv", curve.to_csv(index=False))
+    tmp = tmp_path(sft_dir)  # staged: a link at sft/ or inside it is never written through
+    lora.save_lora(model, "sft", tmp)
+    write_text_atomic(tmp / "loss.csv", curve.to_csv(index=False))
+    replace_folder(tmp, sft_dir)
     return model
 
 
@@ -386,6 +395,18 @@ def build_run(cfg: RunConfig, out_dir: str | Path, model, tok, progress: bool = 
     return policy, env, model
 
 
+def relative_to_run(cfg: RunConfig, out_dir: str | Path) -> RunConfig:
+    """``cfg`` with a relative ``sft_adapter`` (given from the current folder) rewritten relative
+    to the run folder ``out_dir``: the one spelling a run file stores, so the file means the same
+    adapter whichever folder it is read from (:func:`sft_reference_path`)."""
+    if not cfg.sft_adapter or Path(cfg.sft_adapter).is_absolute():
+        return cfg
+    here = Path.cwd() / cfg.sft_adapter
+    if not (here / "adapter_config.json").is_file():
+        return cfg  # already relative to the run folder (a run file read back), or missing
+    return replace(cfg, sft_adapter=os.path.relpath(here.resolve(), Path(out_dir).resolve()))
+
+
 def train_run(cfg: RunConfig, out_dir: str | Path, **kw) -> TrainResult:
     """Train one run into ``out_dir`` while holding its lock (:func:`~alignpro_lite.atomic.out_lock`:
     a second ``train`` on the same folder stops at once). See :func:`_train_run` for the files
@@ -393,7 +414,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, **kw) -> TrainResult:
     ``callback``)."""
     out_dir = check_out_dir(out_dir, (RUN_FILE, METRICS_NAME), flag="--out")
     with out_lock(out_dir):
-        return _train_run(cfg, out_dir, **kw)
+        return _train_run(relative_to_run(cfg, out_dir), out_dir, **kw)
 
 
 def _train_run(
@@ -470,7 +491,9 @@ def _train_run(
         callback=callback,
         progress=progress,
     )
-    lora.save_lora(policy.model, policy.adapter, out_dir / ADAPTER_DIR)
+    tmp = tmp_path(out_dir / ADAPTER_DIR)  # staged, then renamed into place (never through a link)
+    lora.save_lora(policy.model, policy.adapter, tmp)
+    replace_folder(tmp, out_dir / ADAPTER_DIR)
     return result
 
 

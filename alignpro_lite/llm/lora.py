@@ -127,8 +127,17 @@ def save_lora(model, name: str, folder: str | Path) -> Path:
         folder / "adapter_model.safetensors",
     )
     model.peft_config[name].save_pretrained(str(folder))
-    write_text_atomic(folder / DIGEST_FILE, weights_digest(folder) + "\n")
+    write_text_atomic(folder / DIGEST_FILE, digest_text(folder))
     return folder
+
+
+def digest_text(folder: str | Path) -> str:
+    """What ``weights.sha256`` holds: the weights' SHA-256 (:func:`weights_digest`, the digest
+    stages record) and the SHA-256 of ``adapter_config.json`` (rank, alpha, target modules)."""
+    import hashlib
+
+    config = hashlib.sha256((Path(folder) / "adapter_config.json").read_bytes()).hexdigest()
+    return f"{weights_digest(folder)}\nadapter_config.json {config}\n"
 
 
 DIGEST_FILE = "weights.sha256"
@@ -152,17 +161,26 @@ def weights_digest(folder: str | Path) -> str:
 
 
 def verify_weights(folder: str | Path) -> None:
-    """``ValueError`` naming ``folder`` when its weights no longer match the digest saved beside
-    them (an edited, truncated or swapped adapter); an adapter saved before digests were written
-    (no ``weights.sha256``) is read as it is."""
+    """``ValueError`` naming ``folder`` when its weights or its ``adapter_config.json`` no longer
+    match the digests saved beside them (an edited, truncated or swapped adapter); an adapter
+    saved elsewhere or before digests were written (no ``weights.sha256``) is read as it is."""
     folder = Path(folder)
     path = folder / DIGEST_FILE
     if not path.is_file():
         return
-    if weights_digest(folder) != path.read_text(encoding="utf-8").strip():
+    recorded = path.read_text(encoding="utf-8").split("\n")
+    if weights_digest(folder) != recorded[0].strip():
         raise ValueError(f"{folder}: the adapter's weights were changed after they were saved "
                          f"(their SHA-256 no longer matches {DIGEST_FILE}); restore it from git "
                          "or refit it.")  # fmt: skip
+    if (
+        len(recorded) > 1
+        and recorded[1].strip()
+        and digest_text(folder).split("\n")[1] != recorded[1].strip()
+    ):
+        raise ValueError(f"{folder}: adapter_config.json was changed after the adapter was saved "
+                         f"(its SHA-256 no longer matches {DIGEST_FILE}; rank, alpha or target "
+                         "modules scale what the weights do); restore it from git or refit it.")  # fmt: skip
 
 
 def load_lora(model, folder: str | Path, name: str):
