@@ -51,8 +51,14 @@ def check_out_dir(out: str | Path, names: Iterable[str] = (), flag: str = "--out
         raise ValueError(f"{flag} is empty; give an output folder, e.g. {flag} runs/out.")
     out = Path(os.path.abspath(out))  # '.', '..', trailing slashes: one spelling
     try:
+        real = out.resolve(strict=False)  # a loop anywhere on the path fails here, at once
         if out.is_symlink():  # a link to a folder: the set is swapped in where the link points
-            out = out.resolve(strict=False)
+            if not os.path.lexists(real) and not real.parent.is_dir():
+                raise ValueError(
+                    f"{flag} {text!r} is a link to {str(real)!r}, whose folder does not exist; "
+                    "create it first, or give a plain folder path."
+                )
+            out = real
         out.exists()
     except (RuntimeError, OSError) as err:  # a symlink loop, a name too long
         raise ValueError(
@@ -112,6 +118,11 @@ def _refuse_sources(out: Path, flag: str, text: str) -> None:
     if not (root / "pyproject.toml").is_file():
         return  # an installed package: no sources beside it to protect
     inside = [s for s in SOURCES if real == root / s or (root / s) in real.parents]
+    holders = {(root / s).parent for s in SOURCES} - {
+        root
+    }  # e.g. data/: swapping it moves data/tasks
+    if real in holders:
+        inside = [str(real.relative_to(root))]
     if real == root or inside:
         what = "the repository itself" if real == root else f"the repository's {inside[0]}/"
         raise ValueError(

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from alignpro_lite.atomic import write_text_atomic
 from alignpro_lite.config import data_dir
-from alignpro_lite.exact.schema import json_schemas, settings_record
-from alignpro_lite.experiment.replicate import ReplicateConfig
+from alignpro_lite.exact.schema import json_schemas
+from alignpro_lite.experiment.replicate import replicate_file_schema
 from alignpro_lite.experiment.runs import run_file_schema
 
 START = "<!-- json-schema:start (scripts/export_schema.py writes this section) -->"
@@ -29,8 +29,7 @@ END = "<!-- json-schema:end -->"
 def all_schemas() -> dict[str, dict]:
     out = json_schemas()
     out["run settings (runs/*/run.json)"] = run_file_schema().model_json_schema()
-    replication = settings_record(ReplicateConfig, "replication config", required=False)
-    out["replication settings (replicate.json)"] = replication.model_json_schema()
+    out["replication settings (replicate.json)"] = replicate_file_schema().model_json_schema()
     return out
 
 

@@ -30,7 +30,7 @@ def seal(folder: Path) -> tuple[int, list[str]]:
         elif "adapter_sha256" not in info:
             write_text_atomic(f, json.dumps({**info, "adapter_sha256": sha}, indent=1))
             done += 1
-    for csv in sorted(folder.glob("eval/*/*.csv")):
+    for csv in sorted({*folder.glob("**/eval/*.csv"), *folder.glob("**/eval/*/*.csv")}):
         key_path = csv.with_suffix(".json")
         if not key_path.is_file():
             continue

@@ -382,7 +382,9 @@ def test_run_json_round_trip_and_integral_floats(tmp_path):
     cfg = E.RunConfig(method="align-pro", task="helpfulness", steps=7, sft_adapter="x/sft")
     _run_folder(tmp_path / "r", run_json=json.dumps(cfg.to_json()))
     assert E.read_run(tmp_path / "r") == cfg
-    assert E.RunConfig.from_json({**cfg.to_json(), "steps": 7.0, "extra": 1}) == cfg
+    assert E.RunConfig.from_json({**cfg.to_json(), "steps": 7.0}) == cfg
+    with pytest.raises(ValueError, match="unknown field 'extra'"):  # a typo is never ignored
+        E.RunConfig.from_json({**cfg.to_json(), "extra": 1})
     for run in sorted((Path(__file__).parents[1] / "runs").glob("*/run.json")):
         assert E.check_run_dir(run.parent) == E.read_run(run.parent)  # shipped runs still pass
         assert len(E.read_metrics(run.parent)) == E.read_run(run.parent).steps

@@ -22,6 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import alignpro_lite as apl
@@ -385,3 +386,86 @@ def test_a_leftover_sft_folder_without_its_adapter_is_replaced_not_a_dead_end(tm
     (again / "adapter_config.json").write_text("{}")
     replace_folder(again, out / "adapter")
     assert not (out / "adapter").is_symlink() and list(victim.iterdir()) == []
+
+
+def test_sft_refuses_a_pair_longer_than_the_context_before_any_step(tiny_path):
+    """One SFT step on a 9,000-token prompt ran 142 s at 15.9 GB before anything said no."""
+    import time
+
+    from alignpro_lite.learn import generative as G
+    from alignpro_lite.llm import lm, lora
+
+    model, tok = lm.load_causal_lm(str(tiny_path), device="cpu")  # context 512 tokens
+    model = lora.add_lora(model, "sft", lora.LoRASpec(r=2))
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=r"rewrite pair 1 .* the model's context is 512 tokens"):
+        G.sft_prompter(model, tok, [("hello", "hello kind"), ("word " * 600, "be kind")],
+                       steps=1, batch_size=1, progress=False)  # fmt: skip
+    assert time.perf_counter() - t0 < 5
+
+
+@pytest.mark.parametrize("command", [["sweep"], ["report", "runs/route-a-kindness"],
+                                     ["estimate", "--task", "kindness"]])  # fmt: skip
+def test_a_link_loop_below_out_is_one_line_at_once(tmp_path, monkeypatch, capsys, command):
+    _no_model(monkeypatch)
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    assert main([*command, "--out", str(tmp_path / "a" / "sub")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--out" in err and "loop" in err
+
+
+def test_a_dangling_link_as_out_creates_nothing_where_it_points(tmp_path, capsys):
+    (tmp_path / "dang").symlink_to(tmp_path / "nowhere" / "x")
+    assert main(["sweep", "--out", str(tmp_path / "dang")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_the_folder_that_holds_the_sources_is_refused_as_out(capsys, monkeypatch):
+    monkeypatch.chdir(repo_root())
+    assert main(["sweep", "--out", "data", "--lams", "1,2"]) == 2
+    assert "data/" in capsys.readouterr().err
+    assert not (repo_root() / "data" / "sweep.csv").exists()
+
+
+@pytest.mark.parametrize(("edit", "match"), [
+    (lambda d: d.__setitem__("n_sample", d.pop("n_samples")), "unknown field 'n_sample'. Did you mean 'n_samples'"),
+    (lambda d: d.__setitem__("extra_key", 1), "unknown field 'extra_key'"),
+])  # fmt: skip
+def test_replicate_json_names_an_unknown_key(tmp_path, edit, match):
+    from alignpro_lite.experiment.replicate import read_saved_config
+
+    d = json.loads((repo_root() / "runs" / "round2" / "seed0" / "replicate.json").read_text())
+    edit(d)
+    (tmp_path / "replicate.json").write_text(json.dumps(d))
+    with pytest.raises(ValueError, match=match):
+        read_saved_config(tmp_path / "replicate.json")
+
+
+@pytest.mark.parametrize(("edit", "match"), [
+    (lambda d: d.__setitem__("stesp", d.pop("steps")), "unknown field 'stesp'. Did you mean 'steps'"),
+    (lambda d: d.__setitem__("bogus", 1), "unknown field 'bogus'"),
+])  # fmt: skip
+def test_run_json_names_an_unknown_key(tmp_path, edit, match):
+    from alignpro_lite.experiment.runs import read_run
+
+    d = json.loads((repo_root() / "runs" / "route-a-kindness" / "run.json").read_text())
+    edit(d)
+    (tmp_path / "run.json").write_text(json.dumps(d))
+    with pytest.raises(ValueError, match=match):
+        read_run(tmp_path)
+
+
+def test_an_eval_cache_whose_key_lost_its_digest_is_recomputed_not_trusted(tmp_path):
+    from alignpro_lite.experiment.replicate import cache_is_fresh, write_cache_key
+
+    path = tmp_path / "RLHF.csv"
+    pd.DataFrame({"reward": [0.1, 0.2]}).to_csv(path, index=False)
+    write_cache_key(path, {"n": 2})
+    assert cache_is_fresh(path, {"n": 2})
+    pd.DataFrame({"reward": [1.0, 1.0]}).to_csv(path, index=False)
+    key = json.loads(path.with_suffix(".json").read_text())
+    key.pop("csv_sha256")
+    path.with_suffix(".json").write_text(json.dumps(key))
+    assert not cache_is_fresh(path, {"n": 2})

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, ClassVar
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from alignpro_lite.exact.jsonio import (  # noqa: F401  (re-exported: the readers)
     MAX_FILE_BYTES,
@@ -311,11 +311,14 @@ _SETTING_TYPES = {
 }
 
 
-def settings_record(config: type, what: str, required: bool = True) -> type[Record]:
+def settings_record(config: type, what: str, required: bool = True,
+                    extra: dict | None = None) -> type[Record]:  # fmt: skip
     """A :class:`Record` for the JSON file of the settings dataclass ``config`` (``run.json``,
     ``replicate.json``): one strictly typed field per dataclass field (``int``, ``float``,
-    ``str``, their ``| None`` forms, tuples of strings or numbers), other keys ignored (they are
-    the file's own bookkeeping). ``required=False``: a missing field keeps the class default."""
+    ``str``, their ``| None`` forms, tuples of strings or numbers). ``extra``: the file's own
+    bookkeeping keys and their types (e.g. ``replicate.json``'s ``weights``); any other key is an
+    error that suggests the closest one. ``required=False``: a missing field keeps the class
+    default."""
     from dataclasses import MISSING, fields
 
     from pydantic import create_model
@@ -328,9 +331,9 @@ def settings_record(config: type, what: str, required: bool = True) -> type[Reco
         annotation = base | None if nullable else base
         has_default = f.default is not MISSING or f.default_factory is not MISSING
         spec[f.name] = (annotation, ...) if required or not has_default else (annotation, None)
+    for name, annotation in (extra or {}).items():
+        spec[name] = (annotation, None)
     model = create_model(config.__name__ + "File", __base__=Record, **spec)
-    model.model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
-    model.model_rebuild(force=True)
     model.what = what
     return model
 

@@ -41,7 +41,6 @@ from alignpro_lite.atomic import (
     staged_dir,
     tmp_path,
     write_sealed_json,
-    write_text_atomic,
 )
 from alignpro_lite.exact.distill import snis_weights
 from alignpro_lite.exact.nca import nca_loss, noise_floor
@@ -317,15 +316,11 @@ def _eval_unit(path: Path, lam: float, adapter_dir: Path, made_from: dict, cfg: 
                prompts, model, tok) -> pd.DataFrame:  # fmt: skip
     """The test samples of the prompter at ``lam`` (cached in ``path``)."""
     from alignpro_lite.experiment.evaluate import eval_samples
-    from alignpro_lite.experiment.replicate import adapter_digest
+    from alignpro_lite.experiment.replicate import adapter_digest, cache_is_fresh, write_cache_key
 
     key = {**made_from, "adapter": adapter_digest(adapter_dir)}
-    key_path = path.with_suffix(".json")
-    if path.is_file() and key_path.is_file():
-        if json.loads(key_path.read_text(encoding="utf-8")) == key:
-            return pd.read_csv(
-                path, keep_default_na=False, na_values={"reward": [""], "gold": [""]}
-            )
+    if path.is_file() and cache_is_fresh(path, key):  # same inputs, CSV unchanged since written
+        return pd.read_csv(path, keep_default_na=False, na_values={"reward": [""], "gold": [""]})
     model = lora.load_lora(model, adapter_dir, "_eval")
     label = "Align-Pro λ=∞" if math.isinf(lam) else f"Align-Pro λ={lam:.4g}"
     df = eval_samples("align-pro", cfg.task, model, tok, adapter="_eval", n_samples=cfg.n_samples,
@@ -338,7 +333,7 @@ def _eval_unit(path: Path, lam: float, adapter_dir: Path, made_from: dict, cfg: 
     tmp = tmp_path(path)
     df.to_csv(tmp, index=False)
     os.replace(tmp, path)
-    write_text_atomic(key_path, json.dumps(key))
+    write_cache_key(path, key)  # the inputs and the CSV's SHA-256
     return df
 
 

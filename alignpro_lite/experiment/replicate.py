@@ -181,11 +181,20 @@ class ReplicateConfig:
         return cls(**kw)
 
 
+def replicate_file_schema():
+    """The pydantic schema of ``replicate.json``: every :class:`ReplicateConfig` field (a missing
+    one keeps its default: files of earlier rounds), and ``weights`` ({task: [λ, β]})."""
+    from alignpro_lite.exact.schema import settings_record
+
+    return settings_record(ReplicateConfig, "replication config", required=False,
+                           extra={"weights": dict[str, list[float]]})  # fmt: skip
+
+
 def read_saved_config(path: Path) -> tuple[ReplicateConfig, dict]:
     """The config saved in ``OUT/replicate.json``, or a ``ValueError`` that names the file and
     the field: not JSON, not an object, or a field of the wrong type (``"n_samples": "2"``),
     checked by the pydantic schema :func:`~alignpro_lite.exact.schema.settings_record`."""
-    from alignpro_lite.exact.schema import load_json, settings_record
+    from alignpro_lite.exact.schema import load_json
 
     try:
         d = load_json(path, "replication config")
@@ -194,7 +203,7 @@ def read_saved_config(path: Path) -> tuple[ReplicateConfig, dict]:
     if not isinstance(d, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(d).__name__}.")
     try:
-        settings_record(ReplicateConfig, "replication config", required=False).check(d)
+        replicate_file_schema().check(d)
     except ValueError as err:
         raise ValueError(f"{path}: {err} Restore the file or use another --out.") from None
     try:
@@ -523,8 +532,8 @@ def write_cache_key(path: Path, made_from: dict) -> None:
 def cache_is_fresh(path: Path, made_from: dict) -> bool:
     """Whether the evaluation cache ``path`` was made from ``made_from`` (its ``.json`` key). A
     cache whose CSV no longer has the digest its key recorded was changed after it was written:
-    that is a ``ValueError`` naming the file, never a silent use of the edited numbers (keys
-    written before digests were recorded carry none and are read as before)."""
+    that is a ``ValueError`` naming the file, never a silent use of the edited numbers; a key
+    without a digest (stripped, or written before digests) is not trusted: the job reruns."""
     key_path = Path(path).with_suffix(".json")
     if not key_path.is_file():
         return False
@@ -535,9 +544,9 @@ def cache_is_fresh(path: Path, made_from: dict) -> bool:
     if not isinstance(key, dict):
         return False
     sha = key.pop("csv_sha256", None)
-    if key != made_from:
-        return False
-    if sha is not None and file_sha256(path) != sha:
+    if key != made_from or sha is None:
+        return False  # other inputs, or no digest to check the CSV by: recompute it
+    if file_sha256(path) != sha:
         raise ValueError(f"{path} was changed after it was written (its SHA-256 no longer matches "
                          f"{key_path.name}); delete both files to recompute it.")  # fmt: skip
     return True

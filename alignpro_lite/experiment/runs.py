@@ -154,6 +154,13 @@ class RunConfig:
             )
         d = migrate_run_config(d)
         names = [f.name for f in fields(cls)]
+        if any(k not in names for k in d):  # a typo: named, with the closest key suggested
+            try:
+                run_file_schema().check(d)
+            except ValueError as err:
+                raise ValueError(
+                    f"{where}{err} Fix the file or train into a fresh --out."
+                ) from None
         missing = [name for name in names if name not in d]
         if missing:
             raise ValueError(
@@ -178,7 +185,7 @@ class RunConfig:
 
 def run_file_schema():
     """The pydantic schema of ``run.json`` (:func:`alignpro_lite.exact.schema.settings_record`:
-    every :class:`RunConfig` field, strictly typed; other keys ignored)."""
+    every :class:`RunConfig` field, strictly typed; no other key)."""
     global _RUN_FILE
     if _RUN_FILE is None:
         _RUN_FILE = settings_record(RunConfig, "run file")

@@ -446,6 +446,14 @@ def sft_prompter(
     c_ids = [
         ids + [eos] for ids in tok([c for _, c in pairs], add_special_tokens=False)["input_ids"]
     ]
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    for i, (p, c) in enumerate(zip(p_ids, c_ids, strict=True)):
+        if isinstance(limit, int) and len(p) + len(c) > limit:  # refused before any step
+            raise ValueError(
+                f"rewrite pair {i} ({xs[i][:40]!r}…) is {len(p) + len(c)} tokens long, prompt and "
+                f"rewrite together; the model's context is {limit} tokens. Shorten it (about 4 "
+                "characters per token)."
+            )
     order: list[int] = []
     rows = []
     for step in tqdm(range(1, int(steps) + 1), desc="SFT rho_sft", disable=not progress):
