@@ -103,8 +103,8 @@ def _digest(path: Path) -> str:
 
 
 def _check_not_edited(out: Path, force: bool) -> None:
-    """Refuse to replace notebooks in ``out`` that are not byte for byte what the last release
-    wrote there (a student's work), unless ``force``."""
+    """Refuse to replace notebooks (and the release's README) in ``out`` that are not byte for
+    byte what the last release wrote there (a student's work), unless ``force``."""
     import json
 
     if force or not out.is_dir():
@@ -114,6 +114,8 @@ def _check_not_edited(out: Path, force: bool) -> None:
         return
     m = out / MANIFEST
     written = json.loads(m.read_text(encoding="utf-8")) if m.is_file() else {}
+    if "README.md" in written and (out / "README.md").is_file():
+        existing.append(out / "README.md")  # releases that recorded it: it is guarded too
     edited = [p.name for p in existing if written.get(p.name) != _digest(p)]
     if edited:
         raise ValueError(
@@ -172,6 +174,7 @@ def build(out: Path, source: Path = ROOT / "notebooks", force: bool = False) -> 
             nbformat.write(student, tmp / path.name)
         (tmp / "README.md").write_text(README)
         digests = {path.name: _digest(tmp / path.name) for path, _ in students}
+        digests["README.md"] = _digest(tmp / "README.md")
         (tmp / MANIFEST).write_text(json.dumps(digests, indent=1), encoding="utf-8")
     return [target / p.name for p in paths]
 

@@ -212,3 +212,16 @@ def test_a_students_edited_notebook_is_not_replaced(tmp_path):
     assert nb.read_text().endswith(" ")
     release.build(out, force=True)
     assert not nb.read_text().endswith(" ")
+
+
+def test_a_students_edited_readme_is_not_replaced(tmp_path):
+    """Only the notebooks were guarded: a student's notes in the release README were lost."""
+    out = tmp_path / "student"
+    release.build(out)
+    readme = out / "README.md"
+    readme.write_text(readme.read_text() + "\nmy notes\n")
+    with pytest.raises(ValueError, match="README.md"):
+        release.build(out)
+    assert readme.read_text().endswith("my notes\n")
+    release.build(out, force=True)
+    assert "my notes" not in readme.read_text()
