@@ -187,23 +187,23 @@ _MetaField = Annotated[Meta, _doc("provenance of an estimated table")]
 _PROMPTS = "a non-empty list of prompts"
 
 
-class ProblemFull(Record):
+class _Problem(Record):
+    """What every problem file has besides its prompts (the forms differ in the prompts)."""
+
     what: ClassVar[str] = "problem file"
     name: _Name = None
     description: _Description = None
     reward_range: _RewardRange = None
     meta: _MetaField = None
+
+
+class ProblemFull(_Problem):
     prompts: Annotated[
         ListOf(PromptFull, 1, MAX_PROMPTS, label="prompt", plural="prompts"), _doc(_PROMPTS)
     ]
 
 
-class ProblemTable(Record):
-    what: ClassVar[str] = "problem file"
-    name: _Name = None
-    description: _Description = None
-    reward_range: _RewardRange = None
-    meta: _MetaField = None
+class ProblemTable(_Problem):
     prompts: Annotated[
         ListOf(PromptTable, 1, MAX_PROMPTS, label="prompt", plural="prompts"), _doc(_PROMPTS)
     ]
