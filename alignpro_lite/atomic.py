@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import glob
 import os
 import shutil
 import sys
@@ -118,9 +119,7 @@ def _refuse_sources(out: Path, flag: str, text: str) -> None:
     if not (root / "pyproject.toml").is_file():
         return  # an installed package: no sources beside it to protect
     inside = [s for s in SOURCES if real == root / s or (root / s) in real.parents]
-    holders = {(root / s).parent for s in SOURCES} - {
-        root
-    }  # e.g. data/: swapping it moves data/tasks
+    holders = {(root / s).parent for s in SOURCES} - {root}  # data/: swapping it moves data/tasks
     if real in holders:
         inside = [str(real.relative_to(root))]
     if real == root or inside:
@@ -157,7 +156,7 @@ def staged_dir(out: str | Path, flag: str = "--out", owned: Iterable[str] = ()) 
     """
     out = check_out_dir(out, flag=flag)
     out.parent.mkdir(parents=True, exist_ok=True)
-    for stale in out.parent.glob(f".{glob_escape(out.name)}.tmp-*"):
+    for stale in out.parent.glob(f".{glob.escape(out.name)}.tmp-*"):
         _remove_if_stale(stale)  # left by a killed run of this command
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     held = _hold(tmp)  # marks the staging folder as in use until we are done
@@ -168,13 +167,6 @@ def staged_dir(out: str | Path, flag: str = "--out", owned: Iterable[str] = ()) 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         os.close(held)
-
-
-def glob_escape(name: str) -> str:
-    """``name`` with glob's special characters taken literally."""
-    import glob
-
-    return glob.escape(name)
 
 
 def _hold(folder: Path) -> int:
